@@ -1,0 +1,673 @@
+//! Files: plan a write (content, mode, owner, group), then apply it atomically.
+//!
+//! The write goes through a temp file in the destination directory: mode and owner are set on
+//! the handle, the data is fsynced, the optional validator runs on the temp file (`%s`), the old
+//! file is backed up (Ansible's naming), the temp file is renamed over the target and the
+//! directory fsynced. A rejected candidate never replaces the file, and a crash at any point
+//! leaves either the old or the new file.
+
+use crate::plan::{Action, Diff, Plan};
+use crate::{tool, Failure};
+use serde_json::{Map, Value};
+use sha1::{Digest, Sha1};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A command that checks a candidate file; `%s` in any argument is replaced by its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validator {
+    pub argv: Vec<String>,
+}
+
+impl Validator {
+    pub fn new<I, S>(argv: I) -> Validator
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Validator {
+            argv: argv.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Runs it on `candidate`; the error carries the validator's own output.
+    pub fn check(&self, candidate: &Path, what: &str) -> Result<(), Failure> {
+        let path = candidate.to_string_lossy();
+        let argv: Vec<String> = self.argv.iter().map(|a| a.replace("%s", &path)).collect();
+        let out = tool::run(&argv)?;
+        if out.success {
+            return Ok(());
+        }
+        Err(Failure::new(format!(
+            "{what}: the new content was rejected by `{}` ({}); the existing file was left unchanged:\n{}",
+            argv.join(" "),
+            out.status,
+            out.combined().trim_end().replace(path.as_ref(), "<candidate>"),
+        ))
+        .with("validate_output", out.combined()))
+    }
+}
+
+/// The wanted state of one file.
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    pub dest: PathBuf,
+    pub content: Vec<u8>,
+    /// Permission bits; `None` keeps the current mode (new files: 0644 less the umask).
+    pub mode: Option<u32>,
+    /// User name or numeric id; `None` keeps the current owner.
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    /// Mode of parent directories created on the way.
+    pub dir_mode: u32,
+    pub backup: bool,
+    pub validate: Option<Validator>,
+    /// False for secret material (private keys): the diff then shows only sizes and checksums.
+    pub show_content: bool,
+}
+
+impl FileSpec {
+    pub fn new(dest: impl Into<PathBuf>, content: impl Into<Vec<u8>>) -> FileSpec {
+        FileSpec {
+            dest: dest.into(),
+            content: content.into(),
+            mode: None,
+            owner: None,
+            group: None,
+            dir_mode: 0o755,
+            backup: false,
+            validate: None,
+            show_content: true,
+        }
+    }
+
+    /// Reads the host and returns what must change (nothing is touched). The plan's fields are
+    /// `dest`, `checksum` (SHA-1 of the wanted content, as Ansible's `stat` computes it),
+    /// `size`, `mode`, `owner`, `group`.
+    pub fn plan(self) -> Result<Plan, Failure> {
+        let dest = resolve_dest(&self.dest)?;
+        let mut plan = Plan::new();
+        plan.set("dest", dest.to_string_lossy().into_owned());
+        plan.set("checksum", sha1_hex(&self.content));
+        plan.set("size", self.content.len() as u64);
+
+        let uid = self.owner.as_deref().map(lookup_user).transpose()?;
+        let gid = self.group.as_deref().map(lookup_group).transpose()?;
+        let current = match fs::symlink_metadata(&dest) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Failure::new(format!("{}: is a directory", dest.display())))
+            }
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Failure::io("reading", &dest, e)),
+        };
+        let old = match current {
+            Some(_) => Some(fs::read(&dest).map_err(|e| Failure::io("reading", &dest, e))?),
+            None => None,
+        };
+        let (cur_mode, cur_uid, cur_gid) = match &current {
+            Some(m) => (Some(m.mode() & 0o7777), Some(m.uid()), Some(m.gid())),
+            None => (None, None, None),
+        };
+        let mode = self.mode.or(cur_mode).unwrap_or(0o644 & !current_umask());
+        let uid = uid.or(cur_uid);
+        let gid = gid.or(cur_gid);
+        plan.set("mode", format!("{mode:04o}"));
+        if let Some(uid) = uid {
+            plan.set("uid", uid);
+        }
+        if let Some(gid) = gid {
+            plan.set("gid", gid);
+        }
+
+        let content_changed = old.as_deref() != Some(self.content.as_slice());
+        let attrs_changed =
+            current.is_some() && (cur_mode != Some(mode) || uid != cur_uid || gid != cur_gid);
+        let header = dest.to_string_lossy().into_owned();
+
+        if content_changed {
+            plan.diff(Diff {
+                before: old.as_deref().map(|b| self.render(b)).unwrap_or_default(),
+                after: self.render(&self.content),
+                before_header: if old.is_some() {
+                    header.clone()
+                } else {
+                    "(absent)".into()
+                },
+                after_header: header.clone(),
+            });
+            plan.act(WriteFile {
+                dest,
+                content: self.content,
+                mode,
+                uid,
+                gid,
+                dir_mode: self.dir_mode,
+                backup: self.backup && old.is_some(),
+                validate: self.validate,
+            });
+        } else if attrs_changed {
+            plan.diff(Diff {
+                before: attrs_text(cur_mode, cur_uid, cur_gid),
+                after: attrs_text(Some(mode), uid, gid),
+                before_header: format!("{header} (attributes)"),
+                after_header: format!("{header} (attributes)"),
+            });
+            plan.act(SetAttributes {
+                dest,
+                mode,
+                uid: uid.filter(|u| Some(*u) != cur_uid),
+                gid: gid.filter(|g| Some(*g) != cur_gid),
+            });
+        }
+        Ok(plan)
+    }
+
+    fn render(&self, bytes: &[u8]) -> String {
+        if self.show_content {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            format!(
+                "(secret content not shown: {} bytes, sha1 {})\n",
+                bytes.len(),
+                sha1_hex(bytes)
+            )
+        }
+    }
+}
+
+fn attrs_text(mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> String {
+    let show = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    format!(
+        "mode: {}\nuid: {}\ngid: {}\n",
+        mode.map(|m| format!("{m:04o}"))
+            .unwrap_or_else(|| "-".into()),
+        show(uid),
+        show(gid)
+    )
+}
+
+/// Plans the removal of `dest` (a no-op when it is absent).
+pub fn plan_absent(dest: &Path, backup: bool) -> Result<Plan, Failure> {
+    let mut plan = Plan::new();
+    plan.set("dest", dest.to_string_lossy().into_owned());
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if meta.is_dir() => Err(Failure::new(format!(
+            "{}: is a directory, refusing to remove it",
+            dest.display()
+        ))),
+        Ok(_) => {
+            let before = fs::read(dest).map_err(|e| Failure::io("reading", dest, e))?;
+            plan.diff(Diff {
+                before: String::from_utf8_lossy(&before).into_owned(),
+                after: String::new(),
+                before_header: dest.to_string_lossy().into_owned(),
+                after_header: "(absent)".into(),
+            });
+            plan.act(RemoveFile {
+                dest: dest.to_path_buf(),
+                backup,
+            });
+            Ok(plan)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(plan),
+        Err(e) => Err(Failure::io("reading", dest, e)),
+    }
+}
+
+/// Writes `content` to `dest` atomically (see the module docs).
+#[derive(Debug)]
+pub struct WriteFile {
+    dest: PathBuf,
+    content: Vec<u8>,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    dir_mode: u32,
+    backup: bool,
+    validate: Option<Validator>,
+}
+
+impl Action for WriteFile {
+    fn describe(&self) -> String {
+        format!("write {}", self.dest.display())
+    }
+
+    fn rehearse(&self) -> Result<(), Failure> {
+        let Some(validator) = &self.validate else {
+            return Ok(());
+        };
+        // A scratch copy outside the target directory: check mode must not touch it.
+        let scratch = tempfile::Builder::new()
+            .prefix(".kubeha-check-")
+            .tempfile()
+            .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
+        fs::write(scratch.path(), &self.content)
+            .map_err(|e| Failure::io("writing", scratch.path(), e))?;
+        validator.check(scratch.path(), &self.dest.to_string_lossy())
+    }
+
+    fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        let dir = parent_dir(&self.dest);
+        create_dirs(dir, self.dir_mode)?;
+        let name = self
+            .dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".kubeha-tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Failure::io("creating a temp file in", dir, e))?;
+        let file = tmp.as_file_mut();
+        file.write_all(&self.content)
+            .map_err(|e| Failure::io("writing", tmp.path(), e))?;
+        set_attributes(tmp.as_file(), tmp.path(), self.mode, self.uid, self.gid)?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Failure::io("syncing", tmp.path(), e))?;
+        if let Some(validator) = &self.validate {
+            validator.check(tmp.path(), &self.dest.to_string_lossy())?;
+        }
+        if self.backup {
+            let backup = backup_file(&self.dest)?;
+            result.insert(
+                "backup_file".into(),
+                backup.to_string_lossy().into_owned().into(),
+            );
+        }
+        tmp.persist(&self.dest)
+            .map_err(|e| Failure::io("renaming the temp file over", &self.dest, e.error))?;
+        sync_dir(dir)
+    }
+}
+
+/// Fixes mode/owner/group of a file whose content is already right.
+#[derive(Debug)]
+struct SetAttributes {
+    dest: PathBuf,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+impl Action for SetAttributes {
+    fn describe(&self) -> String {
+        format!("set attributes of {}", self.dest.display())
+    }
+
+    fn apply(&self, _result: &mut Map<String, Value>) -> Result<(), Failure> {
+        let file = fs::File::open(&self.dest).map_err(|e| Failure::io("opening", &self.dest, e))?;
+        set_attributes(&file, &self.dest, self.mode, self.uid, self.gid)
+    }
+}
+
+#[derive(Debug)]
+struct RemoveFile {
+    dest: PathBuf,
+    backup: bool,
+}
+
+impl Action for RemoveFile {
+    fn describe(&self) -> String {
+        format!("remove {}", self.dest.display())
+    }
+
+    fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        if self.backup {
+            let backup = backup_file(&self.dest)?;
+            result.insert(
+                "backup_file".into(),
+                backup.to_string_lossy().into_owned().into(),
+            );
+        }
+        match fs::remove_file(&self.dest) {
+            Ok(()) => sync_dir(parent_dir(&self.dest)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Failure::io("removing", &self.dest, e)),
+        }
+    }
+}
+
+fn set_attributes(
+    file: &fs::File,
+    path: &Path,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), Failure> {
+    // Owner first: chown clears setuid/setgid bits, which the mode then sets again.
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::fchown(file, uid, gid).map_err(|e| Failure::io("chown", path, e))?;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| Failure::io("chmod", path, e))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates missing parent directories with `mode` (only the ones it creates).
+pub fn create_dirs(dir: &Path, mode: u32) -> Result<(), Failure> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dirs(parent, mode)?;
+        }
+    }
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {
+            // The umask may have narrowed it; the caller asked for exactly this mode.
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+                .map_err(|e| Failure::io("chmod", dir, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(Failure::io("creating directory", dir, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Failure> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Failure::io("syncing directory", dir, e))
+}
+
+/// `dest` with a final symlink followed, so writing replaces the link's target, not the link.
+fn resolve_dest(dest: &Path) -> Result<PathBuf, Failure> {
+    if !dest.is_absolute() {
+        return Err(Failure::new(format!(
+            "dest must be an absolute path, got '{}'",
+            dest.display()
+        )));
+    }
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::canonicalize(dest).map_err(|e| Failure::io("resolving symlink", dest, e))
+        }
+        _ => Ok(dest.to_path_buf()),
+    }
+}
+
+/// Copies `dest` next to itself under Ansible's backup name, keeping mode and owner.
+fn backup_file(dest: &Path) -> Result<PathBuf, Failure> {
+    let stamp = local_timestamp();
+    let backup = PathBuf::from(format!(
+        "{}.{}.{stamp}~",
+        dest.display(),
+        std::process::id()
+    ));
+    fs::copy(dest, &backup).map_err(|e| Failure::io("backing up", dest, e))?;
+    let meta = fs::metadata(dest).map_err(|e| Failure::io("reading", dest, e))?;
+    let copy = fs::File::open(&backup).map_err(|e| Failure::io("opening", &backup, e))?;
+    set_attributes(
+        &copy,
+        &backup,
+        meta.mode() & 0o7777,
+        Some(meta.uid()),
+        Some(meta.gid()),
+    )?;
+    copy.sync_all()
+        .map_err(|e| Failure::io("syncing", &backup, e))?;
+    Ok(backup)
+}
+
+/// `YYYY-MM-DD@HH:MM:SS` in local time, as Ansible's `backup_local` names backups.
+fn local_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let t = now + utc_offset_seconds(now);
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[allow(unsafe_code)]
+fn utc_offset_seconds(now: i64) -> i64 {
+    let t: nix::libc::time_t = now;
+    // SAFETY: `localtime_r` only writes into the zeroed `tm` we own; a null return is handled.
+    unsafe {
+        let mut tm: nix::libc::tm = std::mem::zeroed();
+        if nix::libc::localtime_r(&t, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn current_umask() -> u32 {
+    // Reading the umask means setting it; put it straight back.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    nix::sys::stat::umask(old);
+    old.bits()
+}
+
+/// SHA-1 hex digest, the checksum Ansible's `stat`, `copy` and `template` report.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    hex(&Sha1::digest(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// A mode option: an octal string ("0640", "640") or, as YAML gives unquoted `0640`, an integer
+/// that already is the mode's value.
+pub fn parse_mode(option: &str, value: &Value) -> Result<u32, Failure> {
+    let mode = match value {
+        Value::String(s) => {
+            let digits = s.trim();
+            let digits = digits.strip_prefix("0o").unwrap_or(digits);
+            if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                return Err(Failure::new(format!(
+                    "option '{option}' must be an octal mode like '0640', got '{s}' (symbolic modes are not supported)"
+                )));
+            }
+            u32::from_str_radix(digits, 8).unwrap_or(u32::MAX)
+        }
+        Value::Number(n) => n.as_u64().map(|v| v as u32).unwrap_or(u32::MAX),
+        other => {
+            return Err(Failure::new(format!(
+                "option '{option}' must be an octal mode like '0640', got {other}"
+            )))
+        }
+    };
+    if mode > 0o7777 {
+        return Err(Failure::new(format!(
+            "option '{option}' is out of range (at most 07777): {value}"
+        )));
+    }
+    Ok(mode)
+}
+
+/// A user name (or numeric id) → uid, from the host's `/etc/passwd`.
+///
+/// Read directly rather than through NSS: modules are statically linked, and static glibc
+/// cannot load NSS plugins. Numeric ids always work, for users that live elsewhere (LDAP).
+pub fn lookup_user(name: &str) -> Result<u32, Failure> {
+    lookup_id(name, Path::new("/etc/passwd"), "owner", "user")
+}
+
+/// A group name (or numeric id) → gid, from the host's `/etc/group`.
+pub fn lookup_group(name: &str) -> Result<u32, Failure> {
+    lookup_id(name, Path::new("/etc/group"), "group", "group")
+}
+
+fn lookup_id(name: &str, db: &Path, option: &str, what: &str) -> Result<u32, Failure> {
+    if let Ok(id) = name.parse::<u32>() {
+        return Ok(id);
+    }
+    let text = fs::read_to_string(db).map_err(|e| Failure::io("reading", db, e))?;
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let n = fields.next()?;
+            let id = fields.nth(1)?.parse::<u32>().ok()?;
+            (n == name).then_some(id)
+        })
+        .next()
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "option '{option}': no {what} named '{name}' on this host ({})",
+                db.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn modes_parse_like_ansible() {
+        assert_eq!(parse_mode("mode", &json!("0640")).unwrap(), 0o640);
+        assert_eq!(parse_mode("mode", &json!("640")).unwrap(), 0o640);
+        assert_eq!(parse_mode("mode", &json!(416)).unwrap(), 0o640);
+        let err = parse_mode("mode", &json!("u=rw")).unwrap_err();
+        assert!(err.msg.contains("option 'mode'"), "{}", err.msg);
+        assert!(parse_mode("mode", &json!("0999")).is_err());
+        assert!(parse_mode("mode", &json!("17777")).is_err());
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn sha1_matches_known_vector() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn root_is_uid_zero() {
+        assert_eq!(lookup_user("root").unwrap(), 0);
+        assert_eq!(lookup_user("1234").unwrap(), 1234);
+        let err = lookup_group("no-such-group-here").unwrap_err();
+        assert!(err.msg.contains("no group named 'no-such-group-here'"));
+    }
+
+    fn run(plan: Plan) -> Map<String, Value> {
+        let mut result = Map::new();
+        for a in &plan.actions {
+            a.apply(&mut result).unwrap();
+        }
+        result
+    }
+
+    #[test]
+    fn write_then_noop_then_attribute_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/app.cfg");
+        let mut spec = FileSpec::new(&dest, "one\n");
+        spec.mode = Some(0o640);
+        let plan = spec.clone().plan().unwrap();
+        assert!(plan.changed());
+        assert_eq!(plan.diffs[0].before_header, "(absent)");
+        run(plan);
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "one\n");
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
+
+        assert!(!spec.clone().plan().unwrap().changed());
+
+        spec.mode = Some(0o600);
+        let plan = spec.plan().unwrap();
+        assert!(plan.changed());
+        assert!(plan.diffs[0].after.contains("mode: 0600"));
+        run(plan);
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn rejected_candidate_leaves_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("app.cfg");
+        fs::write(&dest, "good\n").unwrap();
+        let mut spec = FileSpec::new(&dest, "bad\n");
+        spec.validate = Some(Validator::new(["grep", "-q", "good", "%s"]));
+        let plan = spec.plan().unwrap();
+        let err = plan.actions[0].apply(&mut Map::new()).unwrap_err();
+        assert!(err.msg.contains("rejected by `grep -q good"), "{}", err.msg);
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "good\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(plan.actions[0].rehearse().is_err());
+    }
+
+    #[test]
+    fn backup_uses_ansible_naming() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("app.cfg");
+        fs::write(&dest, "old\n").unwrap();
+        let mut spec = FileSpec::new(&dest, "new\n");
+        spec.backup = true;
+        let result = run(spec.plan().unwrap());
+        let backup = result["backup_file"].as_str().unwrap();
+        let suffix = backup.strip_prefix(dest.to_str().unwrap()).unwrap();
+        // .<pid>.YYYY-MM-DD@HH:MM:SS~
+        assert!(suffix.ends_with('~') && suffix.contains('@'), "{suffix}");
+        assert_eq!(fs::read_to_string(backup).unwrap(), "old\n");
+    }
+
+    #[test]
+    fn secret_content_is_not_shown_in_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = FileSpec::new(dir.path().join("key.pem"), "PRIVATE");
+        spec.show_content = false;
+        let plan = spec.plan().unwrap();
+        assert!(!plan.diffs[0].after.contains("PRIVATE"));
+        assert!(plan.diffs[0].after.contains("7 bytes"));
+    }
+
+    #[test]
+    fn absent_plans_removal_only_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("pod.yml");
+        assert!(!plan_absent(&dest, false).unwrap().changed());
+        fs::write(&dest, "x").unwrap();
+        let plan = plan_absent(&dest, false).unwrap();
+        assert!(plan.changed());
+        run(plan);
+        assert!(!dest.exists());
+    }
+}

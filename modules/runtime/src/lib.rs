@@ -1,0 +1,156 @@
+//! The Ansible binary-module contract, implemented once.
+//!
+//! A module is a library type implementing [`Module`]: its argument spec, its typed `Params`, and
+//! a `plan` that reads the host and says what would change. Its binary is one line:
+//!
+//! ```ignore
+//! fn main() { kubeha_runtime::run::<haproxy_config::HaproxyConfig>() }
+//! ```
+//!
+//! [`run`] does everything else: reads the args file Ansible passes in `argv[1]` (or JSON on
+//! stdin, the fast path), splits off the `_ansible_*` keys, validates and coerces options against
+//! the spec, plans, applies outside check mode, scrubs secrets, and prints exactly one JSON object.
+//! See `wire` for the format on stdout.
+
+pub mod file;
+pub mod plan;
+pub mod secrets;
+pub mod spec;
+pub mod template;
+pub mod tool;
+mod wire;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use plan::{Action, Diff, Plan};
+pub use spec::{Default, Kind, Opt};
+pub use wire::Meta;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// A module: what it accepts and how it plans.
+pub trait Module {
+    /// The module's name as Ansible calls it (`[a-z0-9_]`).
+    const NAME: &'static str;
+    /// Its options; the sidecar `<name>.yml` documents exactly these (a test checks it).
+    const SPEC: &'static [Opt];
+    /// The options, typed. Deserialised from the normalised spec output, so it may rely on
+    /// defaults being filled in and types being coerced.
+    type Params: DeserializeOwned;
+
+    /// Reads the host and returns what would change. Must not change anything.
+    fn plan(params: Self::Params, context: &Context) -> Result<Plan, Failure>;
+}
+
+/// What a module may know about the run besides its options. Deliberately no check-mode flag:
+/// planning is the same either way.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub module_name: String,
+    /// Ansible's remote temp dir for this task, when it sent one.
+    pub tmpdir: Option<PathBuf>,
+    pub verbosity: u64,
+}
+
+/// A failed run: a message for the user plus optional extra result fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub msg: String,
+    pub fields: Map<String, Value>,
+}
+
+impl Failure {
+    pub fn new(msg: impl Into<String>) -> Failure {
+        Failure {
+            msg: msg.into(),
+            fields: Map::new(),
+        }
+    }
+
+    /// An I/O error with what was being done and to which path.
+    pub fn io(doing: &str, path: &Path, err: std::io::Error) -> Failure {
+        Failure::new(format!("{doing} {}: {err}", path.display()))
+    }
+
+    /// Adds a result field (e.g. a validator's output).
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Failure {
+        self.fields.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<spec::ArgError> for Failure {
+    fn from(e: spec::ArgError) -> Failure {
+        Failure::new(e.0)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::new(format!("{e:#}"))
+    }
+}
+
+/// Runs module `M` as Ansible expects and exits. The only entry point of every module binary.
+pub fn run<M: Module>() -> ! {
+    wire::install_panic_hook(M::NAME);
+    let input = wire::read_input(std::env::args_os().nth(1));
+    let answer = execute::<M>(input);
+    std::process::exit(wire::emit(&answer))
+}
+
+/// Runs module `M` on raw input (the args JSON text) and returns its answer; no I/O on stdout.
+/// [`run`] is this plus reading the input and printing the answer.
+pub fn execute<M: Module>(input: Result<String, Failure>) -> Value {
+    let mut answer = wire::Answer::default();
+    let outcome = input
+        .and_then(|text| wire::parse_args(&text))
+        .and_then(|(meta, options)| {
+            answer.meta = meta;
+            run_parsed::<M>(&mut answer, options)
+        });
+    if let Err(failure) = outcome {
+        answer.fail(failure);
+    }
+    answer.finish()
+}
+
+fn run_parsed<M: Module>(
+    answer: &mut wire::Answer,
+    options: Map<String, Value>,
+) -> Result<(), Failure> {
+    let ignore_unknown = answer.meta.ignore_unknown_opts;
+    let context_name = format!("{} module", M::NAME);
+    let (params, dropped) = spec::normalize(M::SPEC, options, &context_name, ignore_unknown)?;
+    for key in dropped {
+        answer.warnings.push(format!(
+            "option '{key}' is not supported by {} and was ignored",
+            M::NAME
+        ));
+    }
+    let mut secret_values = Vec::new();
+    spec::secret_values(M::SPEC, &params, &mut secret_values);
+    answer.set_secrets(secrets::Secrets::new(secret_values));
+    answer.invocation = Some(spec::censor(M::SPEC, &params));
+
+    let typed: M::Params = serde_json::from_value(Value::Object(params))
+        .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))?;
+    let context = Context {
+        module_name: M::NAME.to_owned(),
+        tmpdir: answer.meta.tmpdir.clone(),
+        verbosity: answer.meta.verbosity,
+    };
+    let plan = M::plan(typed, &context)?;
+    answer.apply(plan)
+}

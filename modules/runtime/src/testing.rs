@@ -1,0 +1,211 @@
+//! Helpers for modules' own tests (feature `testing`).
+//!
+//! [`check_sidecar`] fails when a module's ansible-doc sidecar, its argument spec and its
+//! `Params` struct disagree: option names, types, element types, defaults, choices, `required`,
+//! `no_log` and suboptions. Docs are thereby checked against the code that implements them.
+
+use crate::spec::{Kind, Opt};
+use crate::Module;
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde_json::Value;
+
+/// Every disagreement between the sidecar YAML text and module `M`, or `Ok`.
+pub fn check_sidecar<M: Module>(sidecar_yaml: &str) -> Result<(), String> {
+    let doc: Value = serde_norway::from_str(sidecar_yaml).map_err(|e| format!("sidecar: {e}"))?;
+    let mut problems = Vec::new();
+    let documentation = &doc["DOCUMENTATION"];
+    if documentation["module"].as_str() != Some(M::NAME) {
+        problems.push(format!(
+            "DOCUMENTATION.module is {}, expected {}",
+            documentation["module"],
+            M::NAME
+        ));
+    }
+    for key in ["short_description", "description", "author"] {
+        if documentation.get(key).is_none() {
+            problems.push(format!("DOCUMENTATION.{key} is missing"));
+        }
+    }
+    if !doc["EXAMPLES"].is_string() {
+        problems.push("EXAMPLES must be a string".into());
+    }
+    if !doc["RETURN"].is_object() {
+        problems.push("RETURN must be a mapping".into());
+    }
+    compare_options(M::SPEC, &documentation["options"], "options", &mut problems);
+
+    let mut fields: Vec<&str> = struct_fields::<M::Params>().to_vec();
+    let mut names: Vec<&str> = M::SPEC.iter().map(|o| o.name).collect();
+    fields.sort_unstable();
+    names.sort_unstable();
+    if fields != names {
+        problems.push(format!(
+            "Params fields {fields:?} differ from the spec's options {names:?}"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn compare_options(spec: &[Opt], docs: &Value, path: &str, problems: &mut Vec<String>) {
+    let Some(docs) = docs.as_object() else {
+        problems.push(format!("{path} must be a mapping"));
+        return;
+    };
+    for name in docs.keys() {
+        if !spec.iter().any(|o| o.name == name.as_str()) {
+            problems.push(format!("{path}.{name} is documented but not in the spec"));
+        }
+    }
+    for opt in spec {
+        let here = format!("{path}.{}", opt.name);
+        let Some(doc) = docs.get(opt.name) else {
+            problems.push(format!("{here} is in the spec but not documented"));
+            continue;
+        };
+        if doc.get("description").is_none() {
+            problems.push(format!("{here} has no description"));
+        }
+        let doc_type = doc["type"].as_str().unwrap_or("str");
+        if doc_type != opt.kind.doc_name() {
+            problems.push(format!(
+                "{here}: type is {doc_type} in the docs, {} in the spec",
+                opt.kind.doc_name()
+            ));
+        }
+        let doc_elements = doc["elements"].as_str();
+        let spec_elements = opt.elements.map(Kind::doc_name);
+        if opt.kind == Kind::List && doc_elements != spec_elements {
+            problems.push(format!(
+                "{here}: elements is {doc_elements:?} in the docs, {spec_elements:?} in the spec"
+            ));
+        }
+        let doc_required = doc["required"].as_bool().unwrap_or(false);
+        if doc_required != opt.required {
+            problems.push(format!(
+                "{here}: required is {doc_required} in the docs, {} in the spec",
+                opt.required
+            ));
+        }
+        let doc_default = doc.get("default").cloned().unwrap_or(Value::Null);
+        if doc_default != opt.default.to_value() {
+            problems.push(format!(
+                "{here}: default is {doc_default} in the docs, {} in the spec",
+                opt.default.to_value()
+            ));
+        }
+        if let crate::spec::Default::Json(text) = opt.default {
+            if serde_json::from_str::<Value>(text).is_err() {
+                problems.push(format!("{here}: the spec's JSON default does not parse"));
+            }
+        }
+        let doc_choices: Vec<String> = doc["choices"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if doc_choices != opt.choices {
+            problems.push(format!(
+                "{here}: choices are {doc_choices:?} in the docs, {:?} in the spec",
+                opt.choices
+            ));
+        }
+        let doc_no_log = doc["no_log"].as_bool().unwrap_or(false);
+        if doc_no_log != opt.no_log {
+            problems.push(format!(
+                "{here}: no_log is {doc_no_log} in the docs, {} in the spec",
+                opt.no_log
+            ));
+        }
+        match (doc.get("suboptions"), opt.suboptions.is_empty()) {
+            (Some(sub), false) => compare_options(opt.suboptions, sub, &here, problems),
+            (None, true) => {}
+            (Some(_), true) => {
+                problems.push(format!("{here}: suboptions documented, none in spec"))
+            }
+            (None, false) => problems.push(format!("{here}: suboptions in spec, not documented")),
+        }
+    }
+}
+
+/// The field names of a `#[derive(Deserialize)]` struct, read from what serde passes to
+/// `deserialize_struct`.
+pub fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldCatcher {
+        fields: &mut fields,
+    });
+    fields
+}
+
+struct FieldCatcher<'a> {
+    fields: &'a mut &'static [&'static str],
+}
+
+#[derive(Debug)]
+struct Caught;
+
+impl std::fmt::Display for Caught {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fields caught")
+    }
+}
+
+impl std::error::Error for Caught {}
+
+impl de::Error for Caught {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        Caught
+    }
+}
+
+impl<'de> de::Deserializer<'de> for FieldCatcher<'_> {
+    type Error = Caught;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Caught> {
+        Err(Caught)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Caught> {
+        *self.fields = fields;
+        Err(Caught)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Example {
+        dest: String,
+        port: Option<i64>,
+    }
+
+    #[test]
+    fn catches_struct_fields() {
+        assert_eq!(struct_fields::<Example>(), &["dest", "port"]);
+    }
+}
