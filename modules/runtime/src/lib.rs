@@ -12,6 +12,7 @@
 //! the spec, plans, applies outside check mode, scrubs secrets, and prints exactly one JSON object.
 //! See `wire` for the format on stdout.
 
+pub mod check;
 pub mod file;
 pub mod plan;
 pub mod secrets;

@@ -193,6 +193,50 @@ impl<'de> de::Deserializer<'de> for FieldCatcher<'_> {
     }
 }
 
+/// Options as a task would give them (JSON) → `M::Params`, through the same validation,
+/// coercion and defaults as a real run.
+pub fn params<M: Module>(options: Value) -> Result<M::Params, crate::Failure> {
+    let Value::Object(map) = options else {
+        return Err(crate::Failure::new("options must be a JSON object"));
+    };
+    let (normalized, _) = crate::spec::normalize(M::SPEC, map, M::NAME, false)?;
+    serde_json::from_value(Value::Object(normalized))
+        .map_err(|e| crate::Failure::new(format!("invalid options: {e}")))
+}
+
+/// Compares `actual` with the golden file at `path`; `UPDATE_GOLDEN=1` rewrites the file.
+pub fn assert_golden(path: &std::path::Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if let Err(e) = std::fs::write(path, actual) {
+            panic!("writing {}: {e}", path.display());
+        }
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs from the rendered output (UPDATE_GOLDEN=1 rewrites it after review):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+/// Finds a real daemon binary for validation tests. Returns `None` (the test then skips)
+/// unless `KUBEHA_REQUIRE_TOOLS` is set, as in CI, where a missing tool fails the test.
+pub fn real_tool(name: &str) -> Option<std::path::PathBuf> {
+    match crate::tool::find(name) {
+        Ok(path) => Some(path),
+        Err(e) if std::env::var_os("KUBEHA_REQUIRE_TOOLS").is_some() => {
+            panic!("{} (KUBEHA_REQUIRE_TOOLS is set)", e.msg)
+        }
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,392 @@
+//! `haproxy_config`: renders haproxy.cfg for a Kubernetes apiserver load balancer, validates it
+//! with the real `haproxy -c` and writes it atomically.
+//!
+//! It expresses both of the shapes users run:
+//! - kubespray's node-local LB: frontend on 127.0.0.1 (and `::1` when dual-stack), an optional
+//!   `/healthz` monitor frontend, every control-plane host as a backend checked with
+//!   `GET /healthz` over TLS, kubespray's timings;
+//! - a VIP-fronted LB on dedicated or control-plane hosts: bind on the VIP or 0.0.0.0, any
+//!   balance algorithm, per-server check timings, an optional stats page with a password.
+//!
+//! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) so a static pod
+//! manifest can carry it in its `haproxy-cfg-checksum` annotation.
+
+use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
+use serde::{Deserialize, Serialize};
+
+const TEMPLATE: &str = include_str!("../templates/haproxy.cfg.j2");
+const DURATION_UNITS: &[&str] = &["us", "ms", "s", "m", "h", "d"];
+
+/// The module.
+#[derive(Debug)]
+pub struct HaproxyConfig;
+
+const BACKEND: &[Opt] = &[
+    Opt::str("name").required(),
+    Opt::str("address").required(),
+    Opt::int("port"),
+];
+
+impl Module for HaproxyConfig {
+    const NAME: &'static str = "haproxy_config";
+    const SPEC: &'static [Opt] = &[
+        Opt::path("dest").default(Default::Str("/etc/haproxy/haproxy.cfg")),
+        Opt::str("mode").default(Default::Str("0640")),
+        Opt::str("owner"),
+        Opt::str("group"),
+        Opt::str("dir_mode").default(Default::Str("0755")),
+        Opt::bool("backup").default(Default::Bool(false)),
+        Opt::bool("validate").default(Default::Bool(true)),
+        Opt::str("haproxy_path").default(Default::Str("haproxy")),
+        Opt::bool("warnings_as_errors").default(Default::Bool(false)),
+        Opt::list("bind_addresses", Kind::Str).default(Default::Json(r#"["127.0.0.1"]"#)),
+        Opt::int("frontend_port").default(Default::Int(6443)),
+        Opt::list("backends", Kind::Dict)
+            .required()
+            .suboptions(BACKEND),
+        Opt::int("backend_port").default(Default::Int(6443)),
+        Opt::str("balance")
+            .choices(&["leastconn", "roundrobin", "source"])
+            .default(Default::Str("leastconn")),
+        Opt::str("health_check")
+            .choices(&["https", "tcp", "none"])
+            .default(Default::Str("https")),
+        Opt::str("health_check_path").default(Default::Str("/healthz")),
+        Opt::str("check_inter").default(Default::Str("15s")),
+        Opt::str("check_downinter").default(Default::Str("15s")),
+        Opt::int("check_rise").default(Default::Int(2)),
+        Opt::int("check_fall").default(Default::Int(2)),
+        Opt::str("check_slowstart").default(Default::Str("60s")),
+        Opt::int("server_maxconn").default(Default::Int(1000)),
+        Opt::int("server_maxqueue").default(Default::Int(256)),
+        Opt::int("server_weight").default(Default::Int(100)),
+        Opt::int("maxconn").default(Default::Int(4000)),
+        Opt::int("retries").default(Default::Int(5)),
+        Opt::str("timeout_connect").default(Default::Str("30s")),
+        Opt::str("timeout_client").default(Default::Str("5m")),
+        Opt::str("timeout_server").default(Default::Str("15m")),
+        Opt::str("timeout_check").default(Default::Str("30s")),
+        Opt::int("healthcheck_port"),
+        Opt::str("healthcheck_bind_address").default(Default::Str("*")),
+        Opt::int("stats_port"),
+        Opt::str("stats_bind_address").default(Default::Str("127.0.0.1")),
+        Opt::str("stats_uri").default(Default::Str("/stats")),
+        Opt::str("stats_user"),
+        Opt::str("stats_password").no_log(),
+        Opt::path("stats_socket"),
+        Opt::str("log_target"),
+    ];
+    type Params = Params;
+
+    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+        let content = render(&params)?;
+        let mut spec = file::FileSpec::new(&params.dest, content);
+        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
+        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.owner = params.owner;
+        spec.group = params.group;
+        spec.backup = params.backup;
+        if params.validate {
+            let haproxy = kubeha_runtime::tool::find(&params.haproxy_path).map_err(|e| {
+                Failure::new(format!(
+                    "{}; install haproxy, point haproxy_path at it, or set validate: false",
+                    e.msg
+                ))
+            })?;
+            let mut argv = vec![haproxy.to_string_lossy().into_owned(), "-c".into()];
+            if params.warnings_as_errors {
+                argv.push("-dW".into());
+            }
+            argv.extend(["-f".into(), "%s".into()]);
+            spec.validate = Some(file::Validator { argv });
+        }
+        spec.plan()
+    }
+}
+
+/// The config text for these options (checked; not validated by haproxy).
+pub fn render(params: &Params) -> Result<String, Failure> {
+    let config = Config::from_params(params)?;
+    template::render("haproxy.cfg.j2", TEMPLATE, &config)
+}
+
+/// The options, typed (see the sidecar `haproxy_config.yml` for their meaning).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub dest: String,
+    pub mode: String,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub dir_mode: String,
+    pub backup: bool,
+    pub validate: bool,
+    pub haproxy_path: String,
+    pub warnings_as_errors: bool,
+    pub bind_addresses: Vec<String>,
+    pub frontend_port: i64,
+    pub backends: Vec<Backend>,
+    pub backend_port: i64,
+    pub balance: String,
+    pub health_check: String,
+    pub health_check_path: String,
+    pub check_inter: String,
+    pub check_downinter: String,
+    pub check_rise: i64,
+    pub check_fall: i64,
+    pub check_slowstart: String,
+    pub server_maxconn: i64,
+    pub server_maxqueue: i64,
+    pub server_weight: i64,
+    pub maxconn: i64,
+    pub retries: i64,
+    pub timeout_connect: String,
+    pub timeout_client: String,
+    pub timeout_server: String,
+    pub timeout_check: String,
+    pub healthcheck_port: Option<i64>,
+    pub healthcheck_bind_address: String,
+    pub stats_port: Option<i64>,
+    pub stats_bind_address: String,
+    pub stats_uri: String,
+    pub stats_user: Option<String>,
+    pub stats_password: Option<String>,
+    pub stats_socket: Option<String>,
+    pub log_target: Option<String>,
+}
+
+/// One backend server (an apiserver).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    pub name: String,
+    pub address: String,
+    pub port: Option<i64>,
+}
+
+/// What the template sees: every value checked and pre-formatted.
+#[derive(Debug, Serialize)]
+struct Config {
+    maxconn: i64,
+    retries: i64,
+    log_target: Option<String>,
+    stats_socket: Option<String>,
+    timeout_connect: String,
+    timeout_client: String,
+    timeout_server: String,
+    timeout_check: String,
+    healthcheck_bind: Option<String>,
+    stats_bind: Option<String>,
+    stats_uri: String,
+    stats_auth: Option<String>,
+    binds: Vec<String>,
+    balance: String,
+    check_inter: String,
+    check_downinter: String,
+    check_rise: i64,
+    check_fall: i64,
+    check_slowstart: String,
+    server_maxconn: i64,
+    server_maxqueue: i64,
+    server_weight: i64,
+    health_check: String,
+    health_check_path: String,
+    server_check: &'static str,
+    servers: Vec<Server>,
+}
+
+#[derive(Debug, Serialize)]
+struct Server {
+    name: String,
+    address: String,
+}
+
+impl Config {
+    fn from_params(p: &Params) -> Result<Config, Failure> {
+        let frontend_port = check::port("frontend_port", p.frontend_port)?;
+        let backend_port = check::port("backend_port", p.backend_port)?;
+        if p.bind_addresses.is_empty() {
+            return Err(Failure::new(
+                "option 'bind_addresses' must list at least one address",
+            ));
+        }
+        let binds = p
+            .bind_addresses
+            .iter()
+            .map(|a| bind_text("bind_addresses", a, frontend_port))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        if p.backends.is_empty() {
+            return Err(Failure::new(
+                "option 'backends' must list at least one server (the control-plane hosts)",
+            ));
+        }
+        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
+        for (i, b) in p.backends.iter().enumerate() {
+            check::identifier(&format!("backends[{i}].name"), &b.name)?;
+            check::host(&format!("backends[{i}].address"), &b.address)?;
+            let port = match b.port {
+                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
+                None => backend_port,
+            };
+            if servers.iter().any(|s| s.name == b.name) {
+                return Err(Failure::new(format!(
+                    "option 'backends': the name '{}' is used twice; each server needs its own",
+                    b.name
+                )));
+            }
+            servers.push(Server {
+                name: b.name.clone(),
+                address: check::socket_text(&b.address, port),
+            });
+        }
+
+        for (option, value) in [
+            ("check_inter", &p.check_inter),
+            ("check_downinter", &p.check_downinter),
+            ("check_slowstart", &p.check_slowstart),
+            ("timeout_connect", &p.timeout_connect),
+            ("timeout_client", &p.timeout_client),
+            ("timeout_server", &p.timeout_server),
+            ("timeout_check", &p.timeout_check),
+        ] {
+            check::duration(option, value, DURATION_UNITS)?;
+        }
+        for (option, value, min) in [
+            ("check_rise", p.check_rise, 1),
+            ("check_fall", p.check_fall, 1),
+            ("server_maxconn", p.server_maxconn, 0),
+            ("server_maxqueue", p.server_maxqueue, 0),
+            ("server_weight", p.server_weight, 0),
+            ("maxconn", p.maxconn, 1),
+            ("retries", p.retries, 0),
+        ] {
+            if value < min || value > 1_000_000 {
+                return Err(Failure::new(format!(
+                    "option '{option}' must be between {min} and 1000000, got {value}"
+                )));
+            }
+        }
+        if p.server_weight > 256 {
+            return Err(Failure::new(format!(
+                "option 'server_weight' must be between 0 and 256, got {}",
+                p.server_weight
+            )));
+        }
+        check::uri_path("health_check_path", &p.health_check_path)?;
+
+        let mut ports = vec![("frontend_port", frontend_port)];
+        let healthcheck_bind = match p.healthcheck_port {
+            Some(port) => {
+                let port = check::port("healthcheck_port", port)?;
+                ports.push(("healthcheck_port", port));
+                Some(bind_text(
+                    "healthcheck_bind_address",
+                    &p.healthcheck_bind_address,
+                    port,
+                )?)
+            }
+            None => None,
+        };
+        let stats_bind = match p.stats_port {
+            Some(port) => {
+                let port = check::port("stats_port", port)?;
+                ports.push(("stats_port", port));
+                check::uri_path("stats_uri", &p.stats_uri)?;
+                Some(bind_text(
+                    "stats_bind_address",
+                    &p.stats_bind_address,
+                    port,
+                )?)
+            }
+            None => None,
+        };
+        for (i, (a, pa)) in ports.iter().enumerate() {
+            if let Some((b, _)) = ports[i + 1..].iter().find(|(_, pb)| pb == pa) {
+                return Err(Failure::new(format!(
+                    "options '{a}' and '{b}' are both {pa}; each listener needs its own port"
+                )));
+            }
+        }
+        let stats_auth = match (&p.stats_user, &p.stats_password) {
+            (None, None) => None,
+            (Some(user), Some(password)) => {
+                if p.stats_port.is_none() {
+                    return Err(Failure::new(
+                        "options 'stats_user'/'stats_password' need 'stats_port' (the stats page they protect)",
+                    ));
+                }
+                check::token("stats_user", user, false)?;
+                if user.contains(':') {
+                    return Err(Failure::new("option 'stats_user' must not contain ':'"));
+                }
+                check::token("stats_password", password, true)?;
+                Some(format!("{user}:{password}"))
+            }
+            _ => {
+                return Err(Failure::new(
+                    "options 'stats_user' and 'stats_password' must be given together",
+                ))
+            }
+        };
+        if let Some(target) = &p.log_target {
+            if target.trim().is_empty() || target.contains(['\n', '#']) {
+                return Err(Failure::new(format!(
+                    "option 'log_target' must be one haproxy log line such as '127.0.0.1 local0', got '{target}'"
+                )));
+            }
+        }
+        if let Some(socket) = &p.stats_socket {
+            if !socket.starts_with('/') || socket.contains(char::is_whitespace) {
+                return Err(Failure::new(format!(
+                    "option 'stats_socket' must be an absolute path without spaces, got '{socket}'"
+                )));
+            }
+        }
+
+        Ok(Config {
+            maxconn: p.maxconn,
+            retries: p.retries,
+            log_target: p.log_target.clone(),
+            stats_socket: p.stats_socket.clone(),
+            timeout_connect: p.timeout_connect.clone(),
+            timeout_client: p.timeout_client.clone(),
+            timeout_server: p.timeout_server.clone(),
+            timeout_check: p.timeout_check.clone(),
+            healthcheck_bind,
+            stats_bind,
+            stats_uri: p.stats_uri.clone(),
+            stats_auth,
+            binds,
+            balance: p.balance.clone(),
+            check_inter: p.check_inter.clone(),
+            check_downinter: p.check_downinter.clone(),
+            check_rise: p.check_rise,
+            check_fall: p.check_fall,
+            check_slowstart: p.check_slowstart.clone(),
+            server_maxconn: p.server_maxconn,
+            server_maxqueue: p.server_maxqueue,
+            server_weight: p.server_weight,
+            health_check: p.health_check.clone(),
+            health_check_path: p.health_check_path.clone(),
+            server_check: match p.health_check.as_str() {
+                "https" => " check check-ssl verify none",
+                "tcp" => " check",
+                _ => "",
+            },
+            servers,
+        })
+    }
+}
+
+/// A bind line's address: an IP literal or `*` (all IPv4 addresses).
+fn bind_text(option: &str, address: &str, port: u16) -> Result<String, Failure> {
+    if address != "*" {
+        check::ip(option, address).map_err(|_| {
+            Failure::new(format!(
+                "option '{option}' must be an IP address or '*', got '{address}'"
+            ))
+        })?;
+    }
+    Ok(check::socket_text(address, port))
+}
