@@ -322,8 +322,15 @@ pub fn coerce_kind(kind: Kind, value: Value) -> Result<Value, String> {
         },
         Kind::List => match value {
             Value::Array(_) => Ok(value),
-            // `-a 'names=a,b'` sends a string: Ansible splits it on commas.
+            // `-a 'names=a,b'` sends a string: Ansible splits it on commas. A string that is a
+            // JSON list is taken as that list (as Ansible takes a JSON string for a dict).
             Value::String(s) if s.is_empty() => Ok(Value::Array(vec![])),
+            Value::String(s) if s.trim_start().starts_with('[') => {
+                match serde_json::from_str::<Value>(&s) {
+                    Ok(v @ Value::Array(_)) => Ok(v),
+                    _ => Err("got a string that starts with '[' but is not a JSON list".into()),
+                }
+            }
             Value::String(s) => Ok(Value::Array(
                 s.split(',')
                     .map(|p| Value::String(p.trim().to_owned()))
