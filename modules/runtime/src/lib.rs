@@ -44,6 +44,13 @@ pub trait Module {
 
     /// Reads the host and returns what would change. Must not change anything.
     fn plan(params: Self::Params, context: &Context) -> Result<Plan, Failure>;
+
+    /// Housekeeping that must happen before planning and does not count as a change, such as
+    /// refreshing a package manager's cache (as Ansible's `apt` does before it decides).
+    /// Called only outside check mode; returns result fields (e.g. `cache_updated`).
+    fn prepare(_params: &Self::Params, _context: &Context) -> Result<Map<String, Value>, Failure> {
+        Ok(Map::new())
+    }
 }
 
 /// What a module may know about the run besides its options. Deliberately no check-mode flag:
@@ -152,6 +159,10 @@ fn run_parsed<M: Module>(
         tmpdir: answer.meta.tmpdir.clone(),
         verbosity: answer.meta.verbosity,
     };
+    if !answer.meta.check_mode {
+        let fields = M::prepare(&typed, &context)?;
+        answer.fields.extend(fields);
+    }
     let plan = M::plan(typed, &context)?;
     answer.apply(plan)
 }

@@ -44,6 +44,11 @@ impl Output {
 
 /// Runs `argv` with no stdin and a fixed C locale, and captures its output.
 pub fn run(argv: &[String]) -> Result<Output, Failure> {
+    run_env(argv, &[])
+}
+
+/// Like [`run`], with extra environment variables (e.g. `DEBIAN_FRONTEND=noninteractive`).
+pub fn run_env(argv: &[String], env: &[(&str, &str)]) -> Result<Output, Failure> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| Failure::new("empty command"))?;
@@ -51,22 +56,29 @@ pub fn run(argv: &[String]) -> Result<Output, Failure> {
     let out = Command::new(&exe)
         .args(args)
         .env("LC_ALL", "C")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Failure::new(format!("running {}: {e}", exe.display())))?;
-    let status = match (
-        out.status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&out.status),
-    ) {
-        (Some(c), _) => format!("exit status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => "unknown status".into(),
-    };
-    Ok(Output {
-        success: out.status.success(),
-        status,
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(Output::from_std(out))
+}
+
+impl Output {
+    fn from_std(out: std::process::Output) -> Output {
+        let status = match (
+            out.status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+        ) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(s)) => format!("killed by signal {s}"),
+            _ => "unknown status".into(),
+        };
+        Output {
+            success: out.status.success(),
+            status,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
