@@ -18,10 +18,11 @@ build: ## build every module as a static binary into library/ with its ansible-d
 	@# RUSTFLAGS with an explicit --target apply to the modules only, not to build scripts
 	@# or proc-macros (which cannot be static). A non-PIE static binary is ~90 KiB smaller.
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target $(TARGET) $(addprefix -p ,$(MODULES))
-	@mkdir -p library
+	@mkdir -p library action_plugins
 	@for m in $(MODULES); do \
 	  install -m 0755 target/$(TARGET)/release/$$m library/$$m; \
 	  install -m 0644 modules/$$m/$$m.yml library/$$m.yml; \
+	  install -m 0644 modules/runtime/ansible/kubeha_fastpath.py action_plugins/$$m.py; \
 	  info=$$(file -b library/$$m); size=$$(stat -c %s library/$$m); \
 	  case "$$info" in *"statically linked"*|*"static-pie linked"*) ;; *) echo "library/$$m is not static: $$info" >&2; exit 1;; esac; \
 	  [ $$size -le $(MAX_SIZE) ] || { echo "library/$$m is $$size bytes, over 2 MiB" >&2; exit 1; }; \

@@ -41,9 +41,15 @@ def parse_results(output: str) -> list:
 class Localhost:
     workdir: Path
 
+    @property
+    def cache(self) -> Path:
+        """The fast path's binary cache for this test (hermetic, not the user's home)."""
+        return self.workdir / "fastpath-cache"
+
     def playbook(self, tasks: str, *args: str, callback: str = "minimal") -> Run:
         """Runs `tasks` (YAML, indented for a play's task list) on localhost."""
         book = self.workdir / "play.yml"
+        args = (*args, "-e", f"kubeha_fastpath_cache={self.cache}")
         book.write_text(
             "- name: Test play\n  hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks
         )
@@ -55,7 +61,7 @@ class Localhost:
     def adhoc(self, module: str, module_args: str, *args: str) -> Run:
         return self._run(
             [str(VENV_BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-             "-m", module, "-a", module_args, *args],
+             "-m", module, "-a", module_args, "-e", f"kubeha_fastpath_cache={self.cache}", *args],
             "minimal",
         )
 
@@ -75,6 +81,11 @@ class Localhost:
 @pytest.fixture(scope="session", autouse=True)
 def built_modules():
     require_built_modules()
+
+
+@pytest.fixture
+def repo_library():
+    return REPO / "library"
 
 
 @pytest.fixture
