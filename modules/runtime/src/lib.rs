@@ -22,6 +22,8 @@ pub mod tool;
 mod wire;
 
 #[cfg(feature = "testing")]
+pub mod fuzz;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use plan::{Action, Diff, Plan};
