@@ -257,9 +257,11 @@ impl Action for WriteFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        remove_stale_temp_files(dir, &name);
+        // The pid in the name lets a later run tell a crashed writer's leftover from a live one.
         let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".kubeha-tmp")
+            .prefix(&format!(".{name}.{}.", std::process::id()))
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(|e| Failure::io("creating a temp file in", dir, e))?;
         let file = tmp.as_file_mut();
@@ -282,6 +284,32 @@ impl Action for WriteFile {
         tmp.persist(&self.dest)
             .map_err(|e| Failure::io("renaming the temp file over", &self.dest, e.error))?;
         sync_dir(dir)
+    }
+}
+
+const TEMP_SUFFIX: &str = ".kubeha-tmp";
+
+/// Removes temp files a killed writer left next to `name` (`.<name>.<pid>.<random>.kubeha-tmp`
+/// whose pid no longer runs). Best effort: a leftover is harmless, only untidy.
+fn remove_stale_temp_files(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
