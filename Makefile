@@ -35,7 +35,7 @@ test: deps build ## run every test: cargo, ansible-core on localhost, the lab, m
 test-fast: ## cargo tests only (no root, seconds)
 	KUBEHA_REQUIRE_TOOLS=$${KUBEHA_REQUIRE_TOOLS:-} cargo test --workspace --all-features --locked
 
-lint: ## cargo fmt + clippy, yamllint, ansible-lint
+lint: build ## cargo fmt + clippy, yamllint, ansible-lint (needs library/ so modules resolve)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(VENV)/bin/yamllint --strict .
