@@ -72,6 +72,9 @@ fn sigkill_mid_write_never_leaves_a_partial_file() {
     // What a writer killed between creating its temp file and renaming it leaves behind (the
     // window is too short to hit reliably, so plant one): a dead pid's file is removed by the
     // next run, a live writer's is not touched.
+    // Temp files are swept when a run writes, so make sure the next run has something to write
+    // (the last kill may have landed before or after its rename).
+    assert!(write(&old_args).status.success());
     let dead = dir.path().join(".haproxy.cfg.4194304.AbCdEf.kubeha-tmp");
     let live = dir.path().join(format!(
         ".haproxy.cfg.{}.XyZ.kubeha-tmp",
