@@ -1,0 +1,203 @@
+"""cluster.yml on the lab: converges, is idempotent (also in check mode), gives exactly one VIP
+holder that serves every apiserver, writes schema-valid static pods, and fails over under load.
+
+The failover tests run a bounded client loop through the VIP (tests/lab/client.py, in `ctl`) and
+record the seconds until it serves again and the failed requests in .lab/results/failover.json.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from labtools import LAB_DIR, REPO, run, wait_until
+
+pytestmark = pytest.mark.lab
+
+VIP = "10.199.0.100"
+VIP_PORT = 8443
+LBS = ("lb1", "lb2")
+SECRETS = ("lab-stats-secret-7f3a", "vrrp-7Qx")
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RESULTS = LAB_DIR / "results" / "failover.json"
+
+
+def playbook(lab, name, *extra, timeout=900):
+    """ansible-playbook from the controller namespace; returns (process, {host: recap})."""
+    proc = lab.ctl("ansible-playbook", "-i", lab.inventory.relative_to(REPO), name, *extra,
+                   check=False, timeout=timeout)
+    recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                          "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+             for m in RECAP.finditer(proc.stdout)}
+    return proc, recap
+
+
+def converged(proc, recap):
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert recap and all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+
+
+@pytest.fixture(scope="module")
+def cluster(lab):
+    """The lab after `cluster.yml`. Every daemon is installed on every host first (the lab's
+    prepare playbook), so each config is validated by its daemon even where a static pod runs it."""
+    converged(*playbook(lab, "tests/lab/prepare.yml"))
+    proc, recap = playbook(lab, "cluster.yml")
+    converged(proc, recap)
+    return proc, recap
+
+
+def holders(lab):
+    return [h for h in LBS if f" {VIP}/" in lab.exec(h, "ip", "-o", "-4", "addr", "show").stdout]
+
+
+def pidof(lab, host, name):
+    return lab.exec(host, "pidof", name, check=False).stdout.split()
+
+
+def record(name, figures):
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[name] = figures
+    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class Load:
+    """The client loop running in `ctl` while a test breaks something."""
+
+    def __init__(self, lab, duration, path="/whoami"):
+        self.proc = subprocess.Popen(
+            [str(REPO / "tests" / "lab" / "lab"), "ctl", "python3", "tests/lab/client.py", "--host", VIP,
+             "--port", str(VIP_PORT), "--path", path, "--duration", str(duration)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lab.env)
+        self.started = time.monotonic()
+
+    def result(self):
+        out, err = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, err
+        return json.loads(out)
+
+
+def test_cluster_yml_converges(cluster):
+    proc, recap = cluster
+    assert set(recap) >= {"lb1", "lb2", "cp1", "cp2", "cp3", "node1"}, recap
+    assert sum(r["changed"] for r in recap.values()) > 0
+
+
+def test_second_run_changes_nothing(lab, cluster):
+    proc, recap = playbook(lab, "cluster.yml")
+    converged(proc, recap)
+    assert {h: r["changed"] for h, r in recap.items()} == {h: 0 for h in recap}, proc.stdout[-6000:]
+
+
+def test_check_diff_at_vvvv_changes_nothing_and_never_shows_a_secret(lab, cluster):
+    proc, recap = playbook(lab, "cluster.yml", "--check", "--diff", "-vvvv")
+    converged(proc, recap)
+    assert {h: r["changed"] for h, r in recap.items()} == {h: 0 for h in recap}
+    for secret in SECRETS:
+        assert secret not in proc.stdout + proc.stderr, f"a secret appears in the output: {secret[:3]}..."
+
+
+def test_secrets_stay_on_their_hosts_in_root_only_files(lab, cluster):
+    for host in LBS:
+        modes = lab.exec(host, "stat", "-c", "%a %U %n", "/etc/keepalived/keepalived.conf",
+                         "/etc/haproxy/haproxy.cfg").stdout.split("\n")
+        assert all(m.startswith("640 root") for m in modes if m), modes
+    # The host's logs never saw them either.
+    for host in LBS:
+        logs = lab.sh(host, "cat /var/log/*.log /var/log/*/*.log 2>/dev/null || true").stdout
+        assert not any(s in logs for s in SECRETS)
+
+
+def test_exactly_one_lb_holds_the_vip_and_it_serves_every_apiserver(lab, cluster):
+    assert holders(lab) == ["lb1"], "the first host of the loadbalancer group is MASTER"
+    served = {lab.served_by(f"https://{VIP}:{VIP_PORT}/whoami") for _ in range(9)}
+    assert served == set(lab.control_plane)
+
+
+def test_static_pods_are_schema_valid_and_carry_the_config_checksum(lab, cluster):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import yaml
+
+    expected = {"node1": ("nginx-proxy", "/etc/nginx/nginx.conf", "nginx-cfg-checksum")}
+    expected.update({cp: ("keepalived", "/etc/keepalived/keepalived.conf", "keepalived-cfg-checksum")
+                     for cp in lab.control_plane})
+    for host, (pod, config, annotation) in expected.items():
+        manifest = yaml.safe_load(lab.exec(host, "cat", f"/etc/kubernetes/manifests/{pod}.yml").stdout)
+        kubernetes_validate.validate(manifest, "1.29", strict=True)
+        checksum = lab.exec(host, "sha1sum", config).stdout.split()[0]
+        assert manifest["metadata"]["annotations"][annotation] == checksum
+    assert lab.exec("node1", "test", "-e", "/etc/kubernetes/manifests/haproxy.yml", check=False).returncode == 1
+
+
+def test_a_failing_apiserver_is_routed_around_without_failed_requests(lab, cluster):
+    lab.cmd("apiserver", "cp2", "fail")
+    try:
+        load = Load(lab, duration=10)
+        result = load.result()
+    finally:
+        lab.cmd("apiserver", "cp2", "ok")
+    # haproxy checks every 2 s and takes a server out after 2 failures: from 5 s on, cp2 serves nothing.
+    late = {r.get("host") for r in result["results"] if r["t"] > 5 and r["ok"]}
+    record("apiserver /healthz fails", {"failed": result["failed"], "requests": result["requests"]})
+    assert result["failed"] == 0, result
+    assert "cp2" not in late and late, late
+
+
+def test_a_config_change_reloads_without_dropping_connections(lab, cluster):
+    before = pidof(lab, "lb1", "haproxy")
+    load = Load(lab, duration=25)
+    proc, recap = playbook(lab, "cluster.yml", "--tags", "apiserver-lb", "-e", "kubeha_lb_check_inter=3s")
+    result = load.result()
+    converged(proc, recap)
+    assert recap["lb1"]["changed"] >= 1
+    assert pidof(lab, "lb1", "haproxy") != before, "haproxy was not reloaded"
+    record("config change + reload", {"failed": result["failed"], "requests": result["requests"]})
+    assert result["failed"] == 0, result
+    converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb"))
+
+
+def failover(lab, name, breaker, restore):
+    """Breaks the VIP holder under load; the VIP must move and serve again. Returns the figures."""
+    assert wait_until(lambda: holders(lab) == ["lb1"], 15), holders(lab)
+    load = Load(lab, duration=8)
+    time.sleep(1.5)
+    breaker("lb1")
+    result = load.result()
+    try:
+        assert holders(lab) == ["lb2"], holders(lab)
+        figures = {"outage_seconds": result["outage_seconds"], "failed": result["failed"],
+                   "requests": result["requests"]}
+        record(name, figures)
+        assert result["results"][-1]["ok"], "the VIP does not serve again"
+        return figures
+    finally:
+        restore("lb1")
+        assert wait_until(lambda: holders(lab) == ["lb1"], 30), f"lb1 did not take the VIP back: {holders(lab)}"
+
+
+def test_failover_when_haproxy_dies(lab, cluster):
+    failover(lab, "haproxy killed on the VIP holder",
+             lambda h: lab.exec(h, "kill", "-9", *pidof(lab, h, "haproxy")),
+             lambda h: lab.exec(h, "service", "haproxy", "start"))
+
+
+def test_failover_when_keepalived_stops(lab, cluster):
+    failover(lab, "keepalived stopped on the VIP holder",
+             lambda h: lab.exec(h, "service", "keepalived", "stop"),
+             lambda h: lab.exec(h, "service", "keepalived", "start"))
+
+
+def test_failover_when_the_whole_host_dies(lab, cluster):
+    def kill_host(host):
+        os.kill(lab.pid1(host), signal.SIGKILL)
+
+    def bring_back(host):
+        lab.cmd("up")
+        converged(*playbook(lab, "cluster.yml", "--limit", host, "--tags", "apiserver-lb"))
+
+    failover(lab, "VIP holder killed (its PID 1)", kill_host, bring_back)
