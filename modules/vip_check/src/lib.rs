@@ -1,8 +1,8 @@
 //! `vip_check`: is a virtual IP bound on this host, and on which interface; does VIP:port
 //! accept TCP; does a TLS server answer a hello through it (see [`tls`] for why a hello and
 //! not HTTPS `GET /healthz`). Optionally waits (bounded) for the VIP to arrive on or leave
-//! this host. Read-only: it never reports `changed`, and it
-//! probes the same way in check mode.
+//! this host and for the probes to pass. Read-only: it never reports `changed`, and it probes
+//! the same way in check mode.
 //!
 //! The same binary is keepalived's `track_script` ([`probe`]): `vip_check --probe ...` checks
 //! the local load balancer (process alive, frontend port open, a backend up) and answers with
@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// How often the host's addresses are read again while waiting for `state`.
+/// How often the host's addresses are read and the probes rerun while waiting.
 const POLL: Duration = Duration::from_millis(200);
 /// Longest `timeout` accepted: a check, not a daemon.
 const MAX_WAIT_SECONDS: i64 = 3600;

@@ -3,10 +3,11 @@
 //! keepalived pair whose track_script is `vip_check --probe`: killing the tracked haproxy on
 //! the MASTER moves the VIP to the BACKUP, restarting it brings the VIP back.
 //!
-//! Needs root and `ip`; skipped otherwise (failed when KUBEHA_REQUIRE_TOOLS is set). Nothing
+//! Needs root and `ip` (and keepalived, haproxy, openssl for the parts that use them); skipped
+//! without root, failed when a tool is missing and KUBEHA_REQUIRE_TOOLS is set. Nothing
 //! gets an address or a route in the root namespace; every process is stopped by PID.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 
@@ -61,6 +62,8 @@ fn sh(argv: &[&str]) {
     );
 }
 
+/// Root (to create namespaces) and `ip`. Not being root skips these tests even when
+/// KUBEHA_REQUIRE_TOOLS is set: the cargo tier must also run unprivileged.
 fn can_run() -> bool {
     let root = Command::new("id")
         .arg("-u")
@@ -68,10 +71,7 @@ fn can_run() -> bool {
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false);
     if !root {
-        assert!(
-            std::env::var_os("KUBEHA_REQUIRE_TOOLS").is_none(),
-            "network namespace tests need root (KUBEHA_REQUIRE_TOOLS is set)"
-        );
+        eprintln!("skipped: network namespace tests need root");
         return false;
     }
     have("ip")
