@@ -31,7 +31,8 @@ on stdout, and never runs longer than --timeout. Checks run in this order, stopp
 first failure:
 
   --process NAME         a live (non-zombie) process named NAME runs in this PID namespace
-                         (its /proc comm or executable name); repeat to require several
+                         (its /proc comm or executable name); repeat to require several.
+                         Where hosts share a PID namespace, use --pid-file instead
   --pid-file PATH        the process whose PID is in PATH is alive (haproxy -p, nginx pid)
   --port PORT            the frontend accepts a TCP connection on ADDRESS:PORT
   --address ADDRESS      where --port and --tls are checked (default 127.0.0.1)

@@ -187,6 +187,16 @@ fn vip_arrives_answers_tls_and_leaves() {
             &["--address", "10.213.0.100", "--port", "8443", "--tls"],
         );
         assert_eq!(code, 0, "{line}");
+
+        let _tls6 = common::tls_server(&exec, dir.path(), "fd00:213::100", 8444, &[]);
+        let r = module(
+            dir.path(),
+            &exec,
+            json!({"vips": ["fd00:213::100"], "port": 8444, "tls_check": true,
+                   "server_name": "lb-apiserver.kubernetes.local"}),
+        );
+        assert_eq!(r.code, 0, "{}", r.json);
+        assert_eq!(r.json["vips"][0]["tls_version"], json!("TLSv1.3"));
     }
 
     let name = ns.name.clone();
