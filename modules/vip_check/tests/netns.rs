@@ -13,7 +13,7 @@ mod common;
 
 use common::{have, module, probe, wait_until, Daemon};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -225,51 +225,77 @@ fn vip_arrives_answers_tls_and_leaves() {
 
 const VIP: &str = "10.213.1.100";
 
-/// One load-balancer host: a namespace with haproxy on :8443 and keepalived tracking it.
+/// One load-balancer host: a namespace with a stand-in apiserver (TLS on 127.0.0.1:6443),
+/// haproxy on :8443 checking it, and keepalived tracking haproxy with `vip_check --probe`.
 struct LbHost {
     // Field order is drop order: daemons stop before their namespace goes.
     keepalived: Option<Daemon>,
     haproxy: Option<Daemon>,
+    apiserver: Option<Daemon>,
     ns: Netns,
     tag: String,
 }
 
 impl LbHost {
-    fn haproxy_pid_file(&self, dir: &Path) -> std::path::PathBuf {
-        dir.join(format!("haproxy-{}.pid", self.tag))
+    fn new(tag: &str) -> LbHost {
+        LbHost {
+            keepalived: None,
+            haproxy: None,
+            apiserver: None,
+            ns: Netns::new(tag),
+            tag: tag.into(),
+        }
+    }
+
+    fn file(&self, dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!("{}-{name}", self.tag))
+    }
+
+    fn start_apiserver(&mut self, dir: &Path) {
+        let home = self.file(dir, "apiserver");
+        std::fs::create_dir_all(&home).unwrap();
+        let server = common::tls_server(&self.ns.exec(), &home, "127.0.0.1", 6443, &[]);
+        self.apiserver = Some(server);
     }
 
     fn start_haproxy(&mut self, dir: &Path) {
-        let cfg = dir.join(format!("haproxy-{}.cfg", self.tag));
+        let cfg = self.file(dir, "haproxy.cfg");
         std::fs::write(
             &cfg,
-            "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
-             frontend kube_api_frontend\n  bind :8443\n  default_backend kube_api_backend\n\
-             backend kube_api_backend\n  server cp1 127.0.0.1:6443\n",
+            format!(
+                "global\n  stats socket {} mode 600 level user\n\
+                 defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+                 frontend kube_api_frontend\n  bind :8443\n  default_backend kube_api_backend\n\
+                 backend kube_api_backend\n  server cp1 127.0.0.1:6443 check inter 300ms rise 1 fall 1\n",
+                self.file(dir, "haproxy.sock").display()
+            ),
         )
         .unwrap();
         let mut cmd = common::command(&self.ns.exec(), &["haproxy", "-W", "-db", "-f"]);
-        cmd.arg(&cfg).arg("-p").arg(self.haproxy_pid_file(dir));
+        cmd.arg(&cfg).arg("-p").arg(self.file(dir, "haproxy.pid"));
         self.haproxy = Some(Daemon::spawn("haproxy", cmd));
         let exec = self.ns.exec();
+        let listening = || probe(&exec, &["--port", "8443"]).0 == 0;
         assert!(
-            wait_until(Duration::from_secs(10), || probe(
-                &exec,
-                &["--port", "8443"]
-            )
-            .0 == 0),
+            wait_until(Duration::from_secs(10), listening),
             "haproxy did not start in {}",
             self.ns.name
         );
     }
 
-    fn start_keepalived(&mut self, dir: &Path, me: &str, peer: &str, state: &str, priority: u8) {
-        let conf = dir.join(format!("keepalived-{}.conf", self.tag));
-        let probe = format!(
-            "{} --probe --pid-file {} --port 8443 --timeout 0.8",
+    /// The track_script: haproxy alive (pid file), its frontend open, a backend up.
+    fn probe_command(&self, dir: &Path) -> String {
+        format!(
+            "{} --probe --pid-file {} --port 8443 --haproxy-socket {} \
+             --haproxy-backend kube_api_backend --timeout 0.8",
             common::BIN,
-            self.haproxy_pid_file(dir).display()
-        );
+            self.file(dir, "haproxy.pid").display(),
+            self.file(dir, "haproxy.sock").display(),
+        )
+    }
+
+    fn start_keepalived(&mut self, dir: &Path, me: &str, peer: &str, state: &str, priority: u8) {
+        let conf = self.file(dir, "keepalived.conf");
         std::fs::write(
             &conf,
             format!(
@@ -279,22 +305,23 @@ impl LbHost {
                  \x20 priority {priority}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n\
                  \x20 virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n  track_script {{\n    lb_healthy\n  }}\n}}\n",
                 tag = self.tag,
+                probe = self.probe_command(dir),
             ),
         )
         .unwrap();
-        let pid = |what: &str| dir.join(format!("keepalived-{}-{what}.pid", self.tag));
         let mut cmd = common::command(
             &self.ns.exec(),
             &["keepalived", "--dont-fork", "--log-console", "--vrrp", "-f"],
         );
         cmd.arg(&conf)
             .arg("-p")
-            .arg(pid("main"))
+            .arg(self.file(dir, "keepalived.pid"))
             .arg("-r")
-            .arg(pid("vrrp"));
+            .arg(self.file(dir, "keepalived-vrrp.pid"));
         self.keepalived = Some(Daemon::spawn("keepalived", cmd));
     }
 
+    /// Waits (bounded) until this host holds the VIP (`present`) or does not (`absent`).
     fn holds(&self, dir: &Path, state: &str, timeout: u64) -> serde_json::Value {
         let r = module(
             dir,
@@ -304,37 +331,35 @@ impl LbHost {
         assert_eq!(r.code, 0, "{}: {}", self.ns.name, r.json);
         r.json
     }
+
+    /// One run of the track_script, as keepalived runs it.
+    fn probe(&self, dir: &Path) -> (i32, String) {
+        let command = self.probe_command(dir);
+        let args: Vec<&str> = command.split_whitespace().skip(2).collect();
+        probe(&self.ns.exec(), &args)
+    }
 }
 
 impl Drop for LbHost {
     fn drop(&mut self) {
-        if let Some(k) = self.keepalived.as_mut() {
-            terminate(k);
-        }
-        if let Some(h) = self.haproxy.as_mut() {
-            terminate(h);
+        for daemon in [&mut self.keepalived, &mut self.haproxy, &mut self.apiserver]
+            .into_iter()
+            .flatten()
+        {
+            terminate(daemon);
         }
     }
 }
 
 #[test]
 fn keepalived_moves_the_vip_when_the_probe_fails() {
-    if !can_run() || !have("keepalived") || !have("haproxy") {
+    if !can_run() || !have("keepalived") || !have("haproxy") || !have("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut lb1 = LbHost {
-        keepalived: None,
-        haproxy: None,
-        ns: Netns::new("k1"),
-        tag: "k1".into(),
-    };
-    let mut lb2 = LbHost {
-        keepalived: None,
-        haproxy: None,
-        ns: Netns::new("k2"),
-        tag: "k2".into(),
-    };
+    let d = dir.path();
+    let mut lb1 = LbHost::new("k1");
+    let mut lb2 = LbHost::new("k2");
     // One link between the two: eth0 in each, 10.213.1.0/24.
     lb1.ns.ip(&[
         "link",
@@ -352,58 +377,68 @@ fn keepalived_moves_the_vip_when_the_probe_fails() {
         lb.ns.ip(&["addr", "add", me, "dev", "eth0"]);
         lb.ns.ip(&["link", "set", "eth0", "up"]);
     }
-    lb1.start_haproxy(dir.path());
-    lb2.start_haproxy(dir.path());
-    lb1.start_keepalived(dir.path(), "10.213.1.1", "10.213.1.2", "MASTER", 120);
-    lb2.start_keepalived(dir.path(), "10.213.1.2", "10.213.1.1", "BACKUP", 110);
+    for lb in [&mut lb1, &mut lb2] {
+        lb.start_apiserver(d);
+        lb.start_haproxy(d);
+    }
+    let backend_up = |lb: &LbHost| wait_until(Duration::from_secs(10), || lb.probe(d).0 == 0);
+    assert!(backend_up(&lb1) && backend_up(&lb2), "{}", lb1.probe(d).1);
+    lb1.start_keepalived(d, "10.213.1.1", "10.213.1.2", "MASTER", 120);
+    lb2.start_keepalived(d, "10.213.1.2", "10.213.1.1", "BACKUP", 110);
 
-    let held = lb1.holds(dir.path(), "present", 20);
+    let held = lb1.holds(d, "present", 20);
     assert_eq!(held["vips"][0]["interface"], json!("eth0"));
-    lb2.holds(dir.path(), "absent", 5);
-    // A client on the backup reaches the frontend through the VIP.
+    lb2.holds(d, "absent", 5);
+    // A client on the backup reaches the apiserver through the VIP and haproxy.
     let r = module(
-        dir.path(),
+        d,
         &lb2.ns.exec(),
-        json!({"vips": [VIP], "port": 8443}),
-    );
-    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true), "{}", r.json);
-
-    // haproxy on the MASTER dies: its probe fails, the BACKUP takes the VIP.
-    let haproxy = lb1.haproxy.as_mut().unwrap();
-    haproxy.stop();
-    let (code, line) = probe(
-        &lb1.ns.exec(),
-        &[
-            "--pid-file",
-            lb1.haproxy_pid_file(dir.path()).to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 1, "{line}");
-    lb2.holds(dir.path(), "present", 20);
-    lb1.holds(dir.path(), "absent", 10);
-    let r = module(
-        dir.path(),
-        &lb1.ns.exec(),
-        json!({"vips": [VIP], "port": 8443, "timeout": 5}),
+        json!({"vips": [VIP], "port": 8443, "tls_check": true}),
     );
     assert_eq!(
-        r.json["vips"][0]["tcp_ok"],
-        json!(true),
-        "clients still reach a frontend: {}",
+        r.json["vips"][0]["tls_version"],
+        json!("TLSv1.3"),
+        "{}",
         r.json
     );
 
-    // haproxy is back: the higher priority takes the VIP back (preemption is keepalived's default).
-    let exec = lb1.ns.exec();
+    // The MASTER's only backend dies: haproxy lives on, but the probe fails and the VIP moves.
+    lb1.apiserver.as_mut().unwrap().stop();
+    // haproxy marks it down within a check interval or two.
+    assert!(wait_until(Duration::from_secs(5), || lb1.probe(d).0 == 1));
+    let (_, line) = lb1.probe(d);
     assert!(
-        wait_until(Duration::from_secs(10), || probe(
-            &exec,
-            &["--port", "8443"]
-        )
-        .0 == 1),
+        line.contains("no server takes traffic in backend kube_api_backend (0/1 up)"),
+        "{line}"
+    );
+    lb2.holds(d, "present", 20);
+    lb1.holds(d, "absent", 10);
+    lb1.start_apiserver(d);
+    lb1.holds(d, "present", 20);
+    lb2.holds(d, "absent", 10);
+
+    // haproxy on the MASTER dies: the probe fails on its pid file, the BACKUP takes the VIP.
+    lb1.haproxy.as_mut().unwrap().stop();
+    let (code, line) = lb1.probe(d);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains("no process of pid file"), "{line}");
+    lb2.holds(d, "present", 20);
+    lb1.holds(d, "absent", 10);
+    let r = module(
+        d,
+        &lb1.ns.exec(),
+        json!({"vips": [VIP], "port": 8443, "tls_check": true, "timeout": 5}),
+    );
+    assert_eq!(r.code, 0, "clients still reach an apiserver: {}", r.json);
+
+    // haproxy is back: the higher priority takes the VIP back (keepalived preempts by default).
+    let exec = lb1.ns.exec();
+    let closed = || probe(&exec, &["--port", "8443"]).0 == 1;
+    assert!(
+        wait_until(Duration::from_secs(10), closed),
         "the killed haproxy's worker still listens"
     );
-    lb1.start_haproxy(dir.path());
-    lb1.holds(dir.path(), "present", 20);
-    lb2.holds(dir.path(), "absent", 10);
+    lb1.start_haproxy(d);
+    lb1.holds(d, "present", 20);
+    lb2.holds(d, "absent", 10);
 }
