@@ -105,35 +105,17 @@ fn same_prefix(a: u128, b: u128, prefix: u8) -> bool {
     a & mask == b & mask
 }
 
-/// This host's interface addresses (IPv4 and IPv6), read with `getifaddrs(3)`.
+/// This host's interface addresses (IPv4 and IPv6), as the runtime reads them (`getifaddrs(3)`;
+/// an IPv4 label such as `eth0:vip` is its device, `eth0`, the name keepalived wants).
 pub fn local_addresses() -> Result<Vec<LocalAddress>, Failure> {
-    let entries = nix::ifaddrs::getifaddrs().map_err(|e| {
-        Failure::new(format!(
-            "reading this host's interface addresses (getifaddrs): {e}"
-        ))
-    })?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let (Some(address), Some(netmask)) = (entry.address, entry.netmask) else {
-            continue;
-        };
-        let found = if let (Some(a), Some(m)) = (address.as_sockaddr_in(), netmask.as_sockaddr_in())
-        {
-            Some((IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones()))
-        } else if let (Some(a), Some(m)) = (address.as_sockaddr_in6(), netmask.as_sockaddr_in6()) {
-            Some((IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones()))
-        } else {
-            None
-        };
-        if let Some((address, prefix)) = found {
-            out.push(LocalAddress {
-                interface: entry.interface_name,
-                address,
-                prefix: u8::try_from(prefix).unwrap_or(128),
-            });
-        }
-    }
-    Ok(out)
+    Ok(kubeha_runtime::net::host_addresses()?
+        .into_iter()
+        .map(|a| LocalAddress {
+            interface: a.interface,
+            address: a.addr,
+            prefix: a.prefix,
+        })
+        .collect())
 }
 
 /// The interface whose subnet holds `vip`: exactly one must match.
