@@ -225,7 +225,10 @@ fn a_silent_server_costs_at_most_probe_timeout() {
     assert!(start.elapsed() < Duration::from_secs(3));
     assert_eq!(r.code, 1);
     let error = r.json["vips"][0]["tls_error"].as_str().unwrap();
-    assert!(error.contains("no answer within"), "{error}");
+    assert!(
+        error.contains("no answer within") || error.ends_with("out of time"),
+        "{error}"
+    );
     drop(silent);
 }
 
@@ -299,7 +302,11 @@ fn probe_tls_and_timeout_budget() {
     let (code, line) = probe(&[], &["--port", &port, "--tls", "--timeout", "0.3"]);
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(code, 1);
-    assert!(line.contains("no TLS server answers"), "{line}");
+    // Which limit speaks first depends on the machine's load; either way the probe fails in time.
+    assert!(
+        line.contains("no TLS server answers") || line.contains("did not finish within 0.3 s"),
+        "{line}"
+    );
     if have("openssl") {
         let dir = tempfile::tempdir().unwrap();
         let port = common::free_port();
