@@ -230,6 +230,19 @@ def test_up_recovers_from_crashes_and_stale_state(lab):
 
 
 @needs_teardown_rights
+@pytest.mark.parametrize("step, name", [(3, "keys"), (4, "network"), (6, "wait for sshd")])
+def test_up_from_scratch_recovers_from_a_crash_after_any_step(lab, step, name):
+    lab.cmd("down")
+    crashed = lab.cmd("up", check=False, env=dict(lab.env, LAB_CRASH_AFTER=str(step)))
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    assert crashed.stdout.rstrip().splitlines()[-1].startswith(f"lab:   {name}"), crashed.stdout
+    recovered = lab.cmd("up")
+    assert f"{len(lab.hosts)} hosts ready" in recovered.stdout, recovered.stdout
+    assert lab.cmd("status").returncode == 0
+    assert not lab_mounts(), lab_mounts()
+
+
+@needs_teardown_rights
 def test_down_leaves_nothing_behind(lab):
     lab.ansible("all", "ansible.builtin.ping")   # leaves ControlPersist masters running in ctl
     assert any(p.is_socket() for p in (LAB_DIR / "ssh" / "cp").iterdir())
