@@ -62,7 +62,7 @@ impl NginxCheck {
         }
         let build = out.combined();
         Ok(NginxCheck {
-            startup_log_flag: version(&build).map_or(true, |v| v >= (1, 19, 5)),
+            startup_log_flag: version(&build).is_none_or(|v| v >= (1, 19, 5)),
             stream: stream_support(&build),
             nginx,
             dest: dest.to_owned(),
