@@ -6,6 +6,10 @@ strictly: an unknown or misspelt field fails too.
 """
 
 import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -102,6 +106,34 @@ def test_haproxy_pod_carries_the_config_checksum_and_is_idempotent(localhost, di
     assert second.rc == 0, second.output
     assert [r["changed"] for r in second.results] == [False, False]
     assert manifest.read_bytes() == before
+
+
+def pod_user_can_read(path: Path, uid: int, groups: list) -> bool:
+    """Whether a process with `uid` and supplementary `groups` (as the pod's securityContext
+    gives them) can read `path`, asked of the real kernel with setpriv."""
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chmod(scratch, 0o755)
+        copy = Path(scratch) / path.name
+        shutil.copy2(path, copy)
+        os.chown(copy, path.stat().st_uid, path.stat().st_gid)
+        groups_arg = ["--groups=" + ",".join(map(str, groups))] if groups else ["--clear-groups"]
+        proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", *groups_arg, "cat", str(copy)],
+                              capture_output=True, timeout=30)
+        return proc.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_haproxy_image_user_can_read_the_config(localhost, dirs):
+    """The haproxy image runs as uid 99 and haproxy_config writes the config 0640 and root's:
+    the pod's supplementary group 0 is what lets haproxy read it."""
+    manifests, config = dirs
+    assert localhost.playbook(lb_tasks(manifests, config)).rc == 0
+    pod = assert_valid_pod(manifests / "haproxy.yml")
+    groups = pod["spec"]["securityContext"]["supplementalGroups"]
+    cfg = config / "haproxy.cfg"
+    assert oct(cfg.stat().st_mode & 0o7777) == "0o640" and cfg.stat().st_uid == 0
+    assert pod_user_can_read(cfg, 99, groups)
+    assert not pod_user_can_read(cfg, 99, []), "without the group the check proves nothing"
 
 
 def test_a_config_change_changes_the_pod(localhost, dirs):

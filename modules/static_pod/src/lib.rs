@@ -43,6 +43,9 @@ struct Preset {
     capabilities: &'static [&'static str],
     /// Whether the daemon serves `/healthz` (for probes).
     has_health_port: bool,
+    /// Whether the image runs the daemon as a user other than root, who then needs group 0
+    /// to read a config that is root's and not world-readable.
+    runs_as_non_root: bool,
 }
 
 const HAPROXY: Preset = Preset {
@@ -57,6 +60,9 @@ const HAPROXY: Preset = Preset {
     volume: "etc-haproxy",
     capabilities: &[],
     has_health_port: true,
+    // The official image has `USER haproxy` (uid 99), while haproxy_config writes the config
+    // 0640 and root's (kubespray's 0755 is what lets its pod read it).
+    runs_as_non_root: true,
 };
 
 const NGINX_PROXY: Preset = Preset {
@@ -70,6 +76,8 @@ const NGINX_PROXY: Preset = Preset {
     volume: "etc-nginx",
     capabilities: &[],
     has_health_port: true,
+    // The nginx master runs as root and reads the config before it starts the workers.
+    runs_as_non_root: false,
 };
 
 const KEEPALIVED: Preset = Preset {
@@ -86,6 +94,7 @@ const KEEPALIVED: Preset = Preset {
     // What VRRP needs: addresses and routes, raw sockets, multicast/broadcast adverts.
     capabilities: &["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
     has_health_port: false,
+    runs_as_non_root: false,
 };
 
 /// The annotation a custom pod's checksum goes into unless `checksum_annotation` says.
@@ -372,7 +381,7 @@ fn preset_spec(preset: &Preset, p: &Params) -> Result<Value, Failure> {
         }
     }
 
-    Ok(json!({
+    let mut spec = json!({
         "hostNetwork": true,
         "dnsPolicy": "ClusterFirstWithHostNet",
         "priorityClassName": "system-node-critical",
@@ -384,7 +393,13 @@ fn preset_spec(preset: &Preset, p: &Params) -> Result<Value, Failure> {
             // running the daemon on an empty one.
             "hostPath": {"path": config_dir, "type": "Directory"},
         }],
-    }))
+    });
+    if preset.runs_as_non_root {
+        // Group 0 as a supplementary group reads a root-owned 0640 config without running the
+        // daemon as root.
+        spec["securityContext"] = json!({"supplementalGroups": [0]});
+    }
+    Ok(spec)
 }
 
 fn custom_spec(p: &Params) -> Result<Value, Failure> {

@@ -67,6 +67,8 @@ fn kubespray_haproxy() {
         c.get("securityContext").is_none(),
         "haproxy needs no capabilities"
     );
+    // The image runs haproxy as uid 99; the config is root's, mode 0640.
+    assert_eq!(spec["securityContext"], json!({"supplementalGroups": [0]}));
     assert_eq!(
         spec["volumes"][0]["hostPath"],
         json!({"path": "/etc/haproxy", "type": "Directory"})
@@ -102,6 +104,10 @@ fn kubespray_nginx_proxy() {
     assert_eq!(c["livenessProbe"]["httpGet"]["host"], "127.0.0.1");
     assert_eq!(c["volumeMounts"][0]["mountPath"], "/etc/nginx");
     assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    assert!(
+        pod["spec"].get("securityContext").is_none(),
+        "nginx reads its config as root"
+    );
 }
 
 /// Without a health port there is nothing to probe (kubespray's default).
