@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod file;
+pub mod net;
 pub mod plan;
 pub mod secrets;
 pub mod spec;
@@ -32,6 +33,7 @@ pub use wire::Meta;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// A module: what it accepts and how it plans.
@@ -53,6 +55,22 @@ pub trait Module {
     fn prepare(_params: &Self::Params, _context: &Context) -> Result<Map<String, Value>, Failure> {
         Ok(Map::new())
     }
+
+    /// A command line the module handles itself instead of Ansible's `<args file>`, such as a
+    /// probe another daemon runs (`vip_check --probe ...`). Gets the arguments after the program
+    /// name before anything is read; `None`, the default, means "this is Ansible's path".
+    /// Ansible never passes an argument starting with `-`, so claim only such arguments.
+    fn cli(_args: &[OsString]) -> Option<CliExit> {
+        None
+    }
+}
+
+/// What a module's own command line (see [`Module::cli`]) prints, and its exit status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CliExit {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// What a module may know about the run besides its options. Deliberately no check-mode flag:
@@ -114,8 +132,12 @@ impl From<anyhow::Error> for Failure {
 
 /// Runs module `M` as Ansible expects and exits. The only entry point of every module binary.
 pub fn run<M: Module>() -> ! {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Some(exit) = M::cli(&args) {
+        std::process::exit(wire::emit_cli(&exit));
+    }
     wire::install_panic_hook(M::NAME);
-    let input = wire::read_input(std::env::args_os().nth(1));
+    let input = wire::read_input(args.into_iter().next());
     let answer = execute::<M>(input);
     std::process::exit(wire::emit(&answer))
 }

@@ -224,6 +224,16 @@ pub(crate) fn emit(answer: &Value) -> i32 {
     i32::from(failed)
 }
 
+/// Prints what a module's own command line produced (no JSON: not Ansible's path) and
+/// returns its exit status.
+pub(crate) fn emit_cli(exit: &crate::CliExit) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(exit.stdout.as_bytes());
+    let _ = stdout.flush();
+    let _ = std::io::stderr().write_all(exit.stderr.as_bytes());
+    exit.code
+}
+
 /// A panic still answers with one failed JSON object (release builds abort on panic, so this
 /// hook is the last code that runs).
 pub(crate) fn install_panic_hook(module: &'static str) {

@@ -1,0 +1,271 @@
+//! `keepalived_config`: renders keepalived.conf for the VRRP instances that hold a Kubernetes API
+//! VIP, validates it with the real `keepalived -t` and writes it atomically.
+//!
+//! The common case is one VIP and is written with top-level options only: the VIP, the ordered
+//! list of the LB hosts (`peers`) and this host's entry in it (`this_host`). From those the module
+//! derives what users otherwise hand-write per host and get wrong: the state and priority (first
+//! peer MASTER, then descending), the interface (the one whose subnet holds the VIP), a
+//! `virtual_router_id` that differs between clusters, and the unicast peers. Several instances
+//! (dual VIPs, active/active) are `instances`, each inheriting the top-level values it does not
+//! set.
+
+mod config;
+pub mod net;
+
+use kubeha_runtime::{file, template, tool, Context, Default, Failure, Kind, Module, Opt, Plan};
+use serde::Deserialize;
+
+pub use config::Config;
+pub use net::LocalAddress;
+
+const TEMPLATE: &str = include_str!("../templates/keepalived.conf.j2");
+
+/// The module.
+#[derive(Debug)]
+pub struct KeepalivedConfig;
+
+const SCRIPT: &[Opt] = &[
+    Opt::str("name").required(),
+    Opt::str("script").required(),
+    Opt::int("interval").default(Default::Int(1)),
+    Opt::int("timeout"),
+    Opt::int("fall"),
+    Opt::int("rise"),
+    Opt::int("weight"),
+];
+
+/// Options an instance may set; unset ones fall back to the top-level option of the same name.
+const INSTANCE: &[Opt] = &[
+    Opt::str("name"),
+    Opt::list("vips", Kind::Str),
+    Opt::str("interface"),
+    Opt::str("state").choices(&["MASTER", "BACKUP"]),
+    Opt::int("priority"),
+    Opt::int("virtual_router_id"),
+    Opt::new("advert_int", Kind::Float),
+    Opt::int("vrrp_version").choices(&["2", "3"]),
+    Opt::str("auth_pass").no_log(),
+    Opt::list("peers", Kind::Str),
+    Opt::bool("unicast"),
+    Opt::str("unicast_src_ip"),
+    Opt::list("unicast_peers", Kind::Str),
+    Opt::bool("nopreempt"),
+    Opt::new("preempt_delay", Kind::Float),
+    Opt::list("track_scripts", Kind::Str),
+    Opt::str("notify_master"),
+    Opt::str("notify_backup"),
+    Opt::str("notify_fault"),
+    Opt::str("notify_stop"),
+    Opt::str("notify"),
+    Opt::int("garp_master_delay"),
+    Opt::int("garp_master_refresh"),
+];
+
+impl Module for KeepalivedConfig {
+    const NAME: &'static str = "keepalived_config";
+    const SPEC: &'static [Opt] = &[
+        // The file.
+        Opt::path("dest").default(Default::Str("/etc/keepalived/keepalived.conf")),
+        Opt::str("mode").default(Default::Str("0640")),
+        Opt::str("owner"),
+        Opt::str("group"),
+        Opt::str("dir_mode").default(Default::Str("0755")),
+        Opt::bool("backup").default(Default::Bool(false)),
+        Opt::bool("validate").default(Default::Bool(true)),
+        Opt::str("keepalived_path").default(Default::Str("keepalived")),
+        // global_defs and what the per-host values are derived from.
+        Opt::str("router_id"),
+        Opt::bool("enable_script_security").default(Default::Bool(true)),
+        Opt::str("script_user").default(Default::Str("root")),
+        Opt::str("cluster_name").default(Default::Str("cluster.local")),
+        Opt::str("this_host"),
+        Opt::int("priority_base").default(Default::Int(150)),
+        Opt::int("priority_step").default(Default::Int(10)),
+        Opt::list("scripts", Kind::Dict).suboptions(SCRIPT),
+        Opt::list("instances", Kind::Dict).suboptions(INSTANCE),
+        // Defaults for every instance (the only instance when `instances` is not given).
+        Opt::list("vips", Kind::Str),
+        Opt::str("interface"),
+        Opt::str("state").choices(&["MASTER", "BACKUP"]),
+        Opt::int("priority"),
+        Opt::int("virtual_router_id"),
+        Opt::new("advert_int", Kind::Float).default(Default::Int(1)),
+        Opt::int("vrrp_version").choices(&["2", "3"]),
+        Opt::str("auth_pass").no_log(),
+        Opt::list("peers", Kind::Str),
+        Opt::bool("unicast").default(Default::Bool(false)),
+        Opt::str("unicast_src_ip"),
+        Opt::list("unicast_peers", Kind::Str),
+        Opt::bool("nopreempt").default(Default::Bool(false)),
+        Opt::new("preempt_delay", Kind::Float),
+        Opt::list("track_scripts", Kind::Str),
+        Opt::str("notify_master"),
+        Opt::str("notify_backup"),
+        Opt::str("notify_fault"),
+        Opt::str("notify_stop"),
+        Opt::str("notify"),
+        Opt::int("garp_master_delay"),
+        Opt::int("garp_master_refresh"),
+    ];
+    type Params = Params;
+
+    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+        let local = if config::needs_interface_detection(&params) {
+            net::local_addresses()?
+        } else {
+            Vec::new()
+        };
+        let config = Config::build(&params, &local)?;
+        let content = template::render("keepalived.conf.j2", TEMPLATE, &config)?;
+
+        let mut spec = file::FileSpec::new(&params.dest, content);
+        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
+        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.owner = params.owner.clone();
+        spec.group = params.group.clone();
+        spec.backup = params.backup;
+
+        // keepalived 2.2.7 (Debian 12) kills itself during `-t` whenever a script runs as a
+        // non-root user (acassen/keepalived#2587, fixed in 2.2.8), before it has checked the
+        // instances. Such configs are tested as the same config with script_user root.
+        let mut stand_in = None;
+        if params.validate {
+            let keepalived = tool::find(&params.keepalived_path).map_err(|e| {
+                Failure::new(format!(
+                    "{}; install keepalived, point keepalived_path at it, or set validate: false",
+                    e.msg
+                ))
+            })?;
+            config.check_host()?;
+            let validator = file::Validator::new([
+                keepalived.to_string_lossy().into_owned(),
+                "-t".into(),
+                // Without -e keepalived exits 0 when the file is missing.
+                "-e".into(),
+                "-f".into(),
+                "%s".into(),
+            ]);
+            if config.scripts_run_unprivileged() {
+                let as_root = template::render("keepalived.conf.j2", TEMPLATE, &config.as_root())?;
+                stand_in = Some((validator, as_root));
+            } else {
+                spec.validate = Some(validator);
+            }
+        }
+
+        let mut plan = spec.plan()?;
+        if let Some((validator, text)) = stand_in {
+            if plan.changed() {
+                validate_text(&validator, &text, &params.dest)?;
+            }
+        }
+        plan.set("instances", config.summary());
+        Ok(plan)
+    }
+}
+
+/// Runs `validator` on `text` in a scratch file outside the destination directory (as the
+/// runtime rehearses validation in check mode).
+fn validate_text(validator: &file::Validator, text: &str, dest: &str) -> Result<(), Failure> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".kubeha-check-")
+        .tempfile()
+        .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
+    std::fs::write(scratch.path(), text).map_err(|e| Failure::io("writing", scratch.path(), e))?;
+    validator.check(scratch.path(), dest)
+}
+
+/// The config text for these options and this host's addresses (checked; not validated by
+/// keepalived). `local` is only read for instances without an `interface`.
+pub fn render(params: &Params, local: &[LocalAddress]) -> Result<String, Failure> {
+    let config = Config::build(params, local)?;
+    template::render("keepalived.conf.j2", TEMPLATE, &config)
+}
+
+/// The options, typed (see the sidecar `keepalived_config.yml` for their meaning).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub dest: String,
+    pub mode: String,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub dir_mode: String,
+    pub backup: bool,
+    pub validate: bool,
+    pub keepalived_path: String,
+    pub router_id: Option<String>,
+    pub enable_script_security: bool,
+    pub script_user: String,
+    pub cluster_name: String,
+    pub this_host: Option<String>,
+    pub priority_base: i64,
+    pub priority_step: i64,
+    pub scripts: Option<Vec<Script>>,
+    pub instances: Option<Vec<Instance>>,
+    pub vips: Option<Vec<String>>,
+    pub interface: Option<String>,
+    pub state: Option<String>,
+    pub priority: Option<i64>,
+    pub virtual_router_id: Option<i64>,
+    pub advert_int: f64,
+    pub vrrp_version: Option<i64>,
+    pub auth_pass: Option<String>,
+    pub peers: Option<Vec<String>>,
+    pub unicast: bool,
+    pub unicast_src_ip: Option<String>,
+    pub unicast_peers: Option<Vec<String>>,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<f64>,
+    pub track_scripts: Option<Vec<String>>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    pub notify: Option<String>,
+    pub garp_master_delay: Option<i64>,
+    pub garp_master_refresh: Option<i64>,
+}
+
+/// A `vrrp_script`: a health check whose result moves this host's priority (with `weight`) or
+/// puts its instances in FAULT (without).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    pub name: String,
+    pub script: String,
+    pub interval: i64,
+    pub timeout: Option<i64>,
+    pub fall: Option<i64>,
+    pub rise: Option<i64>,
+    pub weight: Option<i64>,
+}
+
+/// One `vrrp_instance`; every unset field takes the top-level option's value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    pub name: Option<String>,
+    pub vips: Option<Vec<String>>,
+    pub interface: Option<String>,
+    pub state: Option<String>,
+    pub priority: Option<i64>,
+    pub virtual_router_id: Option<i64>,
+    pub advert_int: Option<f64>,
+    pub vrrp_version: Option<i64>,
+    pub auth_pass: Option<String>,
+    pub peers: Option<Vec<String>>,
+    pub unicast: Option<bool>,
+    pub unicast_src_ip: Option<String>,
+    pub unicast_peers: Option<Vec<String>>,
+    pub nopreempt: Option<bool>,
+    pub preempt_delay: Option<f64>,
+    pub track_scripts: Option<Vec<String>>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    pub notify: Option<String>,
+    pub garp_master_delay: Option<i64>,
+    pub garp_master_refresh: Option<i64>,
+}

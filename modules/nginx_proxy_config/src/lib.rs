@@ -1,0 +1,397 @@
+//! `nginx_proxy_config`: renders a standalone nginx.conf that proxies TCP to the Kubernetes
+//! apiservers (kubespray's nginx-proxy), validates it with the real `nginx -t` and writes it
+//! atomically.
+//!
+//! The config is complete on its own (no includes): an optional `load_module` line for builds
+//! that ship the stream module as a dynamic module (Debian, Ubuntu), a `stream` upstream of every
+//! control-plane host with passive health accounting (`max_fails`/`fail_timeout`), a listener on
+//! 127.0.0.1 (and `::1` when dual-stack), and an optional `http` server on the health port that
+//! answers `/healthz` (and `/stub_status`). The same file serves the nginx-proxy static pod
+//! (kubespray's way) and nginx run as an OS service (the init script reads its `pid` line).
+//!
+//! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) for the static pod's
+//! `nginx-cfg-checksum` annotation.
+
+mod validate;
+
+use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
+use serde::{Deserialize, Serialize};
+
+pub use validate::{check_config, NginxCheck};
+
+const TEMPLATE: &str = include_str!("../templates/nginx.conf.j2");
+/// nginx's time units (`ngx_parse_time`).
+const DURATION_UNITS: &[&str] = &["ms", "s", "m", "h", "d", "w", "M", "y"];
+/// Debian and Ubuntu build the stream module dynamically (package libnginx-mod-stream).
+pub const DEBIAN_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// The module.
+#[derive(Debug)]
+pub struct NginxProxyConfig;
+
+const BACKEND: &[Opt] = &[
+    Opt::str("name"),
+    Opt::str("address").required(),
+    Opt::int("port"),
+];
+
+impl Module for NginxProxyConfig {
+    const NAME: &'static str = "nginx_proxy_config";
+    const SPEC: &'static [Opt] = &[
+        Opt::path("dest").default(Default::Str("/etc/nginx/nginx.conf")),
+        Opt::str("mode").default(Default::Str("0640")),
+        Opt::str("owner"),
+        Opt::str("group"),
+        Opt::str("dir_mode").default(Default::Str("0700")),
+        Opt::bool("backup").default(Default::Bool(false)),
+        Opt::bool("validate").default(Default::Bool(true)),
+        Opt::str("nginx_path").default(Default::Str("nginx")),
+        Opt::str("stream_module_path").default(Default::Str(DEBIAN_STREAM_MODULE)),
+        Opt::list("bind_addresses", Kind::Str).default(Default::Json(r#"["127.0.0.1"]"#)),
+        Opt::int("frontend_port").default(Default::Int(6443)),
+        Opt::list("backends", Kind::Dict)
+            .required()
+            .suboptions(BACKEND),
+        Opt::int("backend_port").default(Default::Int(6443)),
+        Opt::str("balance")
+            .choices(&["least_conn", "round_robin", "random", "hash"])
+            .default(Default::Str("least_conn")),
+        Opt::int("max_fails").default(Default::Int(1)),
+        Opt::str("fail_timeout").default(Default::Str("10s")),
+        Opt::str("proxy_timeout").default(Default::Str("10m")),
+        Opt::str("proxy_connect_timeout").default(Default::Str("1s")),
+        Opt::int("healthcheck_port"),
+        Opt::list("healthcheck_bind_addresses", Kind::Str).default(Default::Json(r#"["*"]"#)),
+        Opt::bool("stub_status").default(Default::Bool(true)),
+        Opt::str("keepalive_timeout").default(Default::Str("5m")),
+        Opt::str("worker_processes").default(Default::Str("2")),
+        Opt::int("worker_connections").default(Default::Int(16384)),
+        Opt::int("worker_rlimit_nofile").default(Default::Int(130048)),
+        Opt::str("user"),
+        Opt::str("pid_file").default(Default::Str("/run/nginx.pid")),
+        Opt::str("error_log").default(Default::Str("stderr")),
+        Opt::str("error_log_level")
+            .choices(&[
+                "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
+            ])
+            .default(Default::Str("notice")),
+        Opt::str("stream_access_log"),
+    ];
+    type Params = Params;
+
+    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+        let config = Config::from_params(&params)?;
+        let content = config.render()?;
+        // Found before anything else so a host without nginx fails the same way every run.
+        let checker = if params.validate {
+            Some(NginxCheck::probe(&params.nginx_path, &params.dest)?)
+        } else {
+            None
+        };
+        let unchanged = std::fs::read(&params.dest).ok().as_deref() == Some(content.as_bytes());
+
+        let mut spec = file::FileSpec::new(&params.dest, content);
+        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
+        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.owner = params.owner;
+        spec.group = params.group;
+        spec.backup = params.backup;
+        let mut plan = spec.plan()?;
+        if let (Some(checker), false) = (checker, unchanged) {
+            // nginx -t runs on a twin of the candidate (see `validate`), before the write, in
+            // check mode too; a rejected config never reaches `dest`.
+            plan.actions = std::mem::take(&mut plan.actions)
+                .into_iter()
+                .map(|inner| checker.guard(config.clone(), inner))
+                .collect();
+        }
+        Ok(plan)
+    }
+}
+
+/// The config text for these options (checked; not validated by nginx).
+pub fn render(params: &Params) -> Result<String, Failure> {
+    Config::from_params(params)?.render()
+}
+
+/// The options, typed (see the sidecar `nginx_proxy_config.yml` for their meaning).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub dest: String,
+    pub mode: String,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub dir_mode: String,
+    pub backup: bool,
+    pub validate: bool,
+    pub nginx_path: String,
+    pub stream_module_path: String,
+    pub bind_addresses: Vec<String>,
+    pub frontend_port: i64,
+    pub backends: Vec<Backend>,
+    pub backend_port: i64,
+    pub balance: String,
+    pub max_fails: i64,
+    pub fail_timeout: String,
+    pub proxy_timeout: String,
+    pub proxy_connect_timeout: String,
+    pub healthcheck_port: Option<i64>,
+    pub healthcheck_bind_addresses: Vec<String>,
+    pub stub_status: bool,
+    pub keepalive_timeout: String,
+    pub worker_processes: String,
+    pub worker_connections: i64,
+    pub worker_rlimit_nofile: i64,
+    pub user: Option<String>,
+    pub pid_file: String,
+    pub error_log: String,
+    pub error_log_level: String,
+    pub stream_access_log: Option<String>,
+}
+
+/// One upstream server (an apiserver).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    pub name: Option<String>,
+    pub address: String,
+    pub port: Option<i64>,
+}
+
+/// What the template sees: every value checked and pre-formatted.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Config {
+    stream_module: Option<String>,
+    user: Option<String>,
+    pub(crate) pid_file: String,
+    pub(crate) error_log: String,
+    error_log_level: String,
+    worker_processes: String,
+    worker_rlimit_nofile: i64,
+    worker_connections: i64,
+    pub(crate) stream_access_log: Option<String>,
+    balance: Option<&'static str>,
+    servers: Vec<Server>,
+    max_fails: i64,
+    fail_timeout: String,
+    binds: Vec<String>,
+    proxy_timeout: String,
+    proxy_connect_timeout: String,
+    healthcheck_listens: Vec<String>,
+    stub_status: bool,
+    keepalive_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Server {
+    address: String,
+    /// `  # <inventory name>` or empty.
+    comment: String,
+}
+
+impl Config {
+    pub(crate) fn render(&self) -> Result<String, Failure> {
+        template::render("nginx.conf.j2", TEMPLATE, self)
+    }
+
+    /// Whether the config loads the stream module itself.
+    pub(crate) fn loads_stream_module(&self) -> bool {
+        self.stream_module.is_some()
+    }
+
+    fn from_params(p: &Params) -> Result<Config, Failure> {
+        let frontend_port = check::port("frontend_port", p.frontend_port)?;
+        let backend_port = check::port("backend_port", p.backend_port)?;
+        if p.bind_addresses.is_empty() {
+            return Err(Failure::new(
+                "option 'bind_addresses' must list at least one address",
+            ));
+        }
+        let binds = listen_texts("bind_addresses", &p.bind_addresses, frontend_port)?;
+
+        if p.backends.is_empty() {
+            return Err(Failure::new(
+                "option 'backends' must list at least one server (the control-plane hosts)",
+            ));
+        }
+        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
+        let mut names: Vec<&str> = Vec::new();
+        for (i, b) in p.backends.iter().enumerate() {
+            check::host(&format!("backends[{i}].address"), &b.address)?;
+            let port = match b.port {
+                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
+                None => backend_port,
+            };
+            let address = check::socket_text(&b.address, port);
+            if servers.iter().any(|s| s.address == address) {
+                return Err(Failure::new(format!(
+                    "option 'backends': {address} is listed twice; each apiserver once"
+                )));
+            }
+            let comment = match &b.name {
+                Some(name) => {
+                    check::identifier(&format!("backends[{i}].name"), name)?;
+                    if names.contains(&name.as_str()) {
+                        return Err(Failure::new(format!(
+                            "option 'backends': the name '{name}' is used twice; each server needs its own"
+                        )));
+                    }
+                    names.push(name);
+                    format!("  # {name}")
+                }
+                None => String::new(),
+            };
+            servers.push(Server { address, comment });
+        }
+
+        for (option, value) in [
+            ("fail_timeout", &p.fail_timeout),
+            ("proxy_timeout", &p.proxy_timeout),
+            ("proxy_connect_timeout", &p.proxy_connect_timeout),
+            ("keepalive_timeout", &p.keepalive_timeout),
+        ] {
+            check::duration(option, value, DURATION_UNITS)?;
+        }
+        for (option, value, min, max) in [
+            ("max_fails", p.max_fails, 0, 1000),
+            ("worker_connections", p.worker_connections, 1, 1_048_576),
+            (
+                "worker_rlimit_nofile",
+                p.worker_rlimit_nofile,
+                1,
+                1_073_741_816,
+            ),
+        ] {
+            if value < min || value > max {
+                return Err(Failure::new(format!(
+                    "option '{option}' must be between {min} and {max}, got {value}"
+                )));
+            }
+        }
+        let workers = p.worker_processes.trim();
+        if workers != "auto" && !matches!(workers.parse::<u32>(), Ok(1..=1024)) {
+            return Err(Failure::new(format!(
+                "option 'worker_processes' must be 'auto' or a number from 1 to 1024, got '{}'",
+                p.worker_processes
+            )));
+        }
+
+        let healthcheck_listens = match p.healthcheck_port {
+            Some(port) => {
+                let port = check::port("healthcheck_port", port)?;
+                if port == frontend_port {
+                    return Err(Failure::new(format!(
+                        "options 'frontend_port' and 'healthcheck_port' are both {port}; each listener needs its own port"
+                    )));
+                }
+                if p.healthcheck_bind_addresses.is_empty() {
+                    return Err(Failure::new(
+                        "option 'healthcheck_bind_addresses' must list at least one address when 'healthcheck_port' is set",
+                    ));
+                }
+                listen_texts(
+                    "healthcheck_bind_addresses",
+                    &p.healthcheck_bind_addresses,
+                    port,
+                )?
+            }
+            None => Vec::new(),
+        };
+
+        let stream_module = match p.stream_module_path.trim() {
+            "" => None,
+            path => {
+                config_path("stream_module_path", path, false)?;
+                Some(path.to_owned())
+            }
+        };
+        if let Some(user) = &p.user {
+            check::token("user", user, false)?;
+            if user.contains([';', '{', '}', '$']) {
+                return Err(Failure::new(format!(
+                    "option 'user' must be a user name (optionally 'user group'), got '{user}'"
+                )));
+            }
+        }
+        config_path("pid_file", &p.pid_file, true)?;
+        if p.error_log != "stderr" {
+            config_path("error_log", &p.error_log, true).map_err(|_| {
+                Failure::new(format!(
+                    "option 'error_log' must be 'stderr' or an absolute path, got '{}'",
+                    p.error_log
+                ))
+            })?;
+        }
+        if let Some(path) = &p.stream_access_log {
+            config_path("stream_access_log", path, true)?;
+        }
+
+        Ok(Config {
+            stream_module,
+            user: p.user.clone(),
+            pid_file: p.pid_file.clone(),
+            error_log: p.error_log.clone(),
+            error_log_level: p.error_log_level.clone(),
+            worker_processes: workers.to_owned(),
+            worker_rlimit_nofile: p.worker_rlimit_nofile,
+            worker_connections: p.worker_connections,
+            stream_access_log: p.stream_access_log.clone(),
+            balance: match p.balance.as_str() {
+                "least_conn" => Some("least_conn"),
+                "random" => Some("random"),
+                "hash" => Some("hash $remote_addr consistent"),
+                _ => None,
+            },
+            servers,
+            max_fails: p.max_fails,
+            fail_timeout: p.fail_timeout.clone(),
+            binds,
+            proxy_timeout: p.proxy_timeout.clone(),
+            proxy_connect_timeout: p.proxy_connect_timeout.clone(),
+            healthcheck_listens,
+            stub_status: p.stub_status,
+            keepalive_timeout: p.keepalive_timeout.clone(),
+        })
+    }
+}
+
+/// `listen` arguments: an IP literal, `*` (all IPv4 addresses) or `::` (all IPv6 addresses).
+fn listen_texts(option: &str, addresses: &[String], port: u16) -> Result<Vec<String>, Failure> {
+    let mut out: Vec<String> = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        if address != "*" {
+            check::ip(option, address).map_err(|_| {
+                Failure::new(format!(
+                    "option '{option}' must list IP addresses or '*', got '{address}'"
+                ))
+            })?;
+        }
+        let text = check::socket_text(address, port);
+        if out.contains(&text) {
+            return Err(Failure::new(format!(
+                "option '{option}' lists {address} twice"
+            )));
+        }
+        out.push(text);
+    }
+    Ok(out)
+}
+
+/// A file path written as one nginx token: no whitespace, quotes, `;`, braces, `#` or `$`
+/// (nginx would read a variable).
+fn config_path(option: &str, value: &str, absolute: bool) -> Result<(), Failure> {
+    let bad_char =
+        check::token(option, value, false).is_err() || value.contains([';', '{', '}', '$']);
+    if bad_char || (absolute && !value.starts_with('/')) {
+        let what = if absolute {
+            "an absolute path"
+        } else {
+            "a path"
+        };
+        return Err(Failure::new(format!(
+            "option '{option}' must be {what} without spaces, quotes or any of ; {{ }} # $, got '{value}'"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+fn main() {
+    kubeha_runtime::run::<nginx_proxy_config::NginxProxyConfig>()
+}

@@ -1,0 +1,383 @@
+//! Black-box tests of the binary on this host's loopback: as Ansible runs it (`vip_check
+//! <args file>`, one JSON object, exit 0/1) and as keepalived runs it (`vip_check --probe`,
+//! exit 0/1/2, one line on stderr). Every server is on 127.0.0.1 and stopped by PID.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{have, module, probe, Daemon};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+#[test]
+fn loopback_is_bound_on_lo_and_never_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = module(dir.path(), &[], json!({"vips": ["127.0.0.1/8", "::1"]}));
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.json["changed"], json!(false));
+    assert_eq!(r.json["vips"][0]["bound"], json!(true));
+    assert_eq!(r.json["vips"][0]["interface"], json!("lo"));
+    assert_eq!(r.json["vips"][0]["prefix"], json!(8));
+    assert_eq!(r.json["summary"]["all_bound"], json!(true));
+    assert_eq!(r.json["summary"]["reachable"], json!(null));
+    assert_eq!(
+        r.json["msg"],
+        json!("127.0.0.1 is bound on lo; ::1 is bound on lo")
+    );
+    assert!(r.json.get("warnings").is_none());
+    assert_eq!(r.json["invocation"]["module_args"]["state"], json!("any"));
+}
+
+#[test]
+fn check_mode_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = json!({"vips": ["127.0.0.1", "198.51.100.77"]});
+    let normal = module(dir.path(), &[], options.clone());
+    let mut check = options;
+    check["_ansible_check_mode"] = json!(true);
+    let check = module(dir.path(), &[], check);
+    assert_eq!(normal.json["vips"], check.json["vips"]);
+    assert_eq!(check.json["changed"], json!(false));
+    assert_eq!(check.json["vips"][1]["bound"], json!(false));
+}
+
+#[test]
+fn a_different_prefix_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = module(dir.path(), &[], json!({"vips": ["127.0.0.1/32"]}));
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.json["warnings"],
+        json!(["VIP 127.0.0.1 is bound on lo as /8, not /32 as given"])
+    );
+}
+
+#[test]
+fn state_present_fails_after_the_timeout_with_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["198.51.100.77"], "state": "present", "timeout": "1"}),
+    );
+    let took = start.elapsed();
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json["failed"], json!(true));
+    let msg = r.json["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("state=present: VIP 198.51.100.77 (no interface here is in its subnet) is not bound on this host after waiting 1"),
+        "{msg}"
+    );
+    assert_eq!(r.json["vips"][0]["bound"], json!(false));
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5));
+}
+
+#[test]
+fn state_absent_fails_while_bound_and_passes_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "state": "absent"}),
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.json["msg"],
+        json!("state=absent: VIP 127.0.0.1 (on lo) is still bound on this host (timeout is 0: not waited)")
+    );
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["198.51.100.77"], "state": "absent"}),
+    );
+    assert_eq!(r.code, 0, "{}", r.json);
+}
+
+#[test]
+fn tcp_reachability_of_vip_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port}),
+    );
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
+    assert_eq!(r.json["summary"]["all_reachable"], json!(true));
+    assert_eq!(
+        r.json["msg"],
+        json!(format!("127.0.0.1 is bound on lo, port {port} accepts TCP"))
+    );
+    drop(listener);
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port}),
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(false));
+    assert_eq!(r.json["vips"][0]["tcp_error"], json!("connection refused"));
+    assert_eq!(
+        r.json["msg"],
+        json!("unreachable: 127.0.0.1: TCP connection refused (timeout is 0: not waited)")
+    );
+}
+
+#[test]
+fn waits_for_the_port_to_open_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(listener);
+    });
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port, "timeout": 5}),
+    );
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
+    opener.join().unwrap();
+}
+
+#[test]
+fn tls_hello_against_a_real_tls_server_and_a_plain_one() {
+    if !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let _server = common::tls_server(&[], dir.path(), "127.0.0.1", port, &[]);
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port, "tls_check": true,
+               "server_name": "lb-apiserver.kubernetes.local"}),
+    );
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.json["vips"][0]["tls_version"], json!("TLSv1.3"));
+    assert!(r.json["msg"]
+        .as_str()
+        .unwrap()
+        .ends_with("a TLS server answers (TLSv1.3)"));
+
+    // A TLS 1.2-only server: the hello offers both.
+    let port12 = common::free_port();
+    let _server12 = common::tls_server(&[], dir.path(), "127.0.0.1", port12, &["-tls1_2"]);
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port12, "tls_check": true}),
+    );
+    assert_eq!(
+        r.json["vips"][0]["tls_version"],
+        json!("TLSv1.2"),
+        "{}",
+        r.json
+    );
+
+    // Plain HTTP on the port: TCP works, TLS does not.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    // Two connections: the TCP check, then the TLS hello.
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut conn, _) = plain.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": plain_port, "tls_check": true}),
+    );
+    server.join().unwrap();
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
+    assert_eq!(
+        r.json["vips"][0]["tls_error"],
+        json!("not TLS: the server answered 'HTTP/1.1 400 Bad Request'")
+    );
+}
+
+#[test]
+fn a_silent_server_costs_at_most_probe_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let start = Instant::now();
+    let r = module(
+        dir.path(),
+        &[],
+        json!({"vips": ["127.0.0.1"], "port": port, "tls_check": true, "probe_timeout": 0.5}),
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(r.code, 1);
+    let error = r.json["vips"][0]["tls_error"].as_str().unwrap();
+    assert!(
+        error.contains("no answer within") || error.ends_with("out of time"),
+        "{error}"
+    );
+    drop(silent);
+}
+
+#[test]
+fn bad_options_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (options, expect) in [
+        (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: port, probe_timeout, server_name, state, timeout, tls_check, vips."),
+        (json!({}), "missing required arguments: vips"),
+        (json!({"vips": "10.0.0.300"}), "option 'vips[0]' must be an IP address"),
+        (json!({"vips": ["10.0.0.1"], "timeout": "soon"}), "option 'timeout'"),
+        (json!({"vips": ["10.0.0.1"], "state": "up"}), "state"),
+        (json!({"vips": ["10.0.0.1"], "port": 70000}), "option 'port' must be a port (1-65535), got 70000"),
+        (json!({"vips": ["10.0.0.1/33"]}), "option 'vips[0]': prefix length must be 0-32"),
+        (json!({"vips": ["10.0.0.1"], "tls_check": true}), "option 'tls_check' needs 'port'"),
+    ] {
+        let r = module(dir.path(), &[], options.clone());
+        assert_eq!(r.code, 1, "{options}");
+        assert_eq!(r.json["changed"], json!(false));
+        let msg = r.json["msg"].as_str().unwrap();
+        assert!(msg.contains(expect), "{options}: {msg}");
+    }
+}
+
+#[test]
+fn probe_port_and_exit_codes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (code, line) = probe(&[], &["--port", &port]);
+    assert_eq!(
+        (code, line),
+        (0, format!("vip_check: ok: 127.0.0.1:{port} accepts TCP\n"))
+    );
+    drop(listener);
+    let (code, line) = probe(&[], &["--port", &port]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        line,
+        format!("vip_check: FAIL: 127.0.0.1:{port} does not accept TCP: connection refused\n")
+    );
+    let (code, line) = probe(&[], &[]);
+    assert_eq!(code, 2);
+    assert!(line.contains("nothing to check"), "{line}");
+    let help = common::command(&[], &[common::BIN, "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--pid-file PATH"));
+}
+
+#[test]
+fn probe_pid_file_follows_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lb = Daemon::spawn("sleep", common::command(&[], &["sleep", "60"]));
+    let pid_file = dir.path().join("lb.pid");
+    std::fs::write(&pid_file, format!("{}\n", lb.pid())).unwrap();
+    let pid_path = pid_file.to_str().unwrap();
+    let (code, line) = probe(&[], &["--pid-file", pid_path]);
+    assert_eq!(code, 0, "{line}");
+    lb.stop();
+    let (code, line) = probe(&[], &["--pid-file", pid_path]);
+    assert_eq!(code, 1);
+    assert!(line.contains("no process of pid file"), "{line}");
+}
+
+#[test]
+fn probe_tls_and_timeout_budget() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let start = Instant::now();
+    let (code, line) = probe(&[], &["--port", &port, "--tls", "--timeout", "0.3"]);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(code, 1);
+    // Which limit speaks first depends on the machine's load; either way the probe fails in time.
+    assert!(
+        line.contains("no TLS server answers") || line.contains("did not finish within 0.3 s"),
+        "{line}"
+    );
+    if have("openssl") {
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let _server = common::tls_server(&[], dir.path(), "127.0.0.1", port, &[]);
+        let (code, line) = probe(&[], &["--port", &port.to_string(), "--tls"]);
+        assert_eq!(code, 0, "{line}");
+        assert!(line.ends_with("TLS answers (TLSv1.3)\n"), "{line}");
+    }
+}
+
+/// The backend check against a real haproxy: its stats socket says whether a server is UP.
+#[test]
+fn probe_haproxy_backends_through_the_stats_socket() {
+    if !have("haproxy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (front, back) = (common::free_port(), common::free_port());
+    let socket = dir.path().join("admin.sock");
+    let pid_file = dir.path().join("haproxy.pid");
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  stats socket {} mode 600 level user\n\
+             defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             frontend kube_api_frontend\n  bind 127.0.0.1:{front}\n  default_backend kube_api_backend\n\
+             backend kube_api_backend\n  server cp1 127.0.0.1:{back} check inter 200ms rise 1 fall 1\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = common::command(&[], &["haproxy", "-W", "-db", "-f"]);
+    cmd.arg(&cfg).arg("-p").arg(&pid_file);
+    let _haproxy = Daemon::spawn("haproxy", cmd);
+    let (sock, pidf, front) = (
+        socket.to_str().unwrap().to_owned(),
+        pid_file.to_str().unwrap().to_owned(),
+        front.to_string(),
+    );
+    let args = [
+        "--pid-file",
+        &pidf,
+        "--port",
+        &front,
+        "--haproxy-socket",
+        &sock,
+        "--haproxy-backend",
+        "kube_api_backend",
+    ];
+    let up = || probe(&[], &args).0 == 0;
+    assert!(
+        !common::wait_until(Duration::from_secs(2), up),
+        "no backend is up yet"
+    );
+    let (_, line) = probe(&[], &args);
+    assert!(
+        line.contains("no server takes traffic in backend kube_api_backend (0/1 up)"),
+        "{line}"
+    );
+
+    let backend = TcpListener::bind(("127.0.0.1", back)).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(5), up),
+        "{}",
+        probe(&[], &args).1
+    );
+    let (_, line) = probe(&[], &args);
+    assert!(
+        line.contains("1/1 servers up in backend kube_api_backend"),
+        "{line}"
+    );
+    drop(backend);
+}

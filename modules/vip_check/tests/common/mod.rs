@@ -1,0 +1,181 @@
+//! What the black-box tests share: running the binary as Ansible and as keepalived does, and
+//! servers to probe that are stopped (by PID) when the test ends, whatever happens.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vip_check");
+
+/// One module run: its JSON answer and exit status.
+pub struct Answer {
+    pub json: Value,
+    pub code: i32,
+}
+
+/// Runs `vip_check <args file>` as Ansible does, optionally behind a prefix such as
+/// `ip netns exec NS`. The options get the `_ansible_*` keys ansible-core 2.19 sends.
+pub fn module(dir: &Path, prefix: &[&str], options: Value) -> Answer {
+    let mut args = json!({
+        "_ansible_check_mode": false,
+        "_ansible_diff": false,
+        "_ansible_no_log": false,
+        "_ansible_verbosity": 3,
+        "_ansible_version": "2.19.4",
+        "_ansible_module_name": "vip_check",
+        "_ansible_tmpdir": null,
+        "_ansible_ignore_unknown_opts": false,
+    });
+    for (k, v) in options.as_object().unwrap() {
+        args[k] = v.clone();
+    }
+    let args_file = dir.join("args");
+    std::fs::write(&args_file, args.to_string()).unwrap();
+    let out = command(prefix, &[BIN]).arg(&args_file).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one line on stdout: {stdout}");
+    assert!(stdout.starts_with('{'), "{stdout}");
+    Answer {
+        json: serde_json::from_str(&stdout).unwrap(),
+        code: out.status.code().unwrap(),
+    }
+}
+
+/// A probe run: exit status and its one line on stderr (stdout must stay empty).
+pub fn probe(prefix: &[&str], args: &[&str]) -> (i32, String) {
+    let out = command(prefix, &[BIN, "--probe"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty(), "probe wrote to stdout");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
+    (out.status.code().unwrap(), stderr)
+}
+
+pub fn command(prefix: &[&str], argv: &[&str]) -> Command {
+    let all: Vec<&str> = prefix.iter().chain(argv).copied().collect();
+    let mut cmd = Command::new(all[0]);
+    cmd.args(&all[1..]);
+    cmd
+}
+
+/// A child process killed (SIGKILL, by PID) and reaped when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Daemon {
+    pub fn spawn(name: &str, mut cmd: Command) -> Daemon {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Daemon {
+            child,
+            name: name.into(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nothing listens on right now (the kernel's pick, released again).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `ready` every 50 ms for at most `limit`.
+pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ready()
+}
+
+/// A self-signed certificate and key (ECDSA P-256) for `openssl s_server`.
+pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("server.pem"), dir.join("server-key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=lb-apiserver.kubernetes.local",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl req failed");
+    (cert, key)
+}
+
+/// `openssl s_server` on `address:port` (inside a namespace when `prefix` says so), a
+/// stand-in for the apiserver's TLS listener. Waits until it accepts.
+pub fn tls_server(prefix: &[&str], dir: &Path, address: &str, port: u16, extra: &[&str]) -> Daemon {
+    let (cert, key) = certificate(dir);
+    let accept = if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    };
+    let cert = cert.to_str().unwrap().to_owned();
+    let key = key.to_str().unwrap().to_owned();
+    let mut argv = vec!["openssl", "s_server", "-quiet", "-accept", &accept];
+    argv.extend(["-cert", &cert, "-key", &key]);
+    argv.extend(extra);
+    let server = Daemon::spawn("openssl s_server", command(prefix, &argv));
+    let probe_ready = || probe(prefix, &["--address", address, "--port", &port.to_string()]).0 == 0;
+    assert!(
+        wait_until(Duration::from_secs(10), probe_ready),
+        "openssl s_server did not start on {accept}"
+    );
+    server
+}
+
+/// Whether a program is installed; with KUBEHA_REQUIRE_TOOLS set, a missing one fails the test.
+pub fn have(tool: &str) -> bool {
+    kubeha_runtime::testing::real_tool(tool).is_some()
+}

@@ -1,0 +1,31 @@
+"""Fixtures for the lab tests: the lab comes up once per session and goes down at the end.
+
+Environment:
+  LAB_REUSE=1  the lab is already up (tests/lab/lab up): use it and leave it up; the tests
+               that take the lab down are skipped.
+  LAB_KEEP=1   bring the lab up (idempotent) but leave it up at the end; same skips.
+  LAB_DIR      where the lab keeps its state (default <repo>/.lab), as for tests/lab/lab.
+"""
+
+import os
+
+import pytest
+
+from labtools import Lab, keeps_lab
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (namespaces, mounts)")
+    lab = Lab()
+    if os.environ.get("LAB_REUSE") == "1":
+        status = lab.cmd("status", check=False)
+        assert status.returncode == 0, f"LAB_REUSE=1 but the lab is not (fully) up:\n{status.stdout}"
+    else:
+        # The first run builds the rootfs (a few minutes); later ones take about a second.
+        lab.cmd("up", timeout=1200)
+    yield lab
+    if not keeps_lab():
+        lab.cmd("down")
+

@@ -1,0 +1,124 @@
+"""Helpers for the lab tests: run tests/lab/lab, and Ansible, ssh and curl from `ctl`."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "tests" / "lab" / "lab"
+LAB_DIR = Path(os.environ.get("LAB_DIR", REPO / ".lab")).resolve()
+INVENTORY = REPO / "inventory" / "lab" / "inventory.ini"
+APISERVER_PORT = int(os.environ.get("LAB_APISERVER_PORT", "6443"))
+
+# Ad-hoc Ansible prints `host | STATUS => {json}` (or `| rc=N >>` for command output).
+RESULT = re.compile(r"^(\S+) \| (SUCCESS|CHANGED|FAILED!|UNREACHABLE!)", re.M)
+
+
+def run(argv, *, check=True, timeout=300, env=None, **kwargs):
+    """Runs argv; on failure (check) the assertion shows everything it printed."""
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, argv))} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def ini_section(path, name):
+    """The non-comment lines of one section of an Ansible ini inventory."""
+    lines, current = [], None
+    for raw in Path(path).read_text().splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif current == name:
+            lines.append(line)
+    return lines
+
+
+def read_inventory(path):
+    """{host: address} from [all], and the control-plane host names."""
+    hosts = {}
+    for line in ini_section(path, "all"):
+        name, *pairs = line.split()
+        fields = dict(p.split("=", 1) for p in pairs)
+        hosts[name] = fields.get("ip", fields.get("ansible_host"))
+    control_plane = [line.split()[0] for line in ini_section(path, "kube_control_plane")]
+    return hosts, control_plane
+
+
+def wait_until(predicate, timeout, interval=0.1):
+    """Polls predicate until it returns something truthy; bounded, returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Lab:
+    """The lab as tests use it: tests/lab/lab, plus Ansible, ssh and curl from `ctl`."""
+
+    def __init__(self, inventory=INVENTORY):
+        self.inventory = Path(inventory)
+        self.hosts, self.control_plane = read_inventory(self.inventory)
+        self.env = dict(os.environ, LAB_DIR=str(LAB_DIR), LAB_INVENTORY=str(self.inventory),
+                        ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        # Ansible's controller-side state stays in the checkout (as the repo's ansible.cfg says).
+        self.env.setdefault("ANSIBLE_HOME", str(REPO / ".ansible"))
+
+    def cmd(self, *args, **kwargs):
+        kwargs.setdefault("env", self.env)
+        return run([LAB, *args], **kwargs)
+
+    def exec(self, host, *argv, **kwargs):
+        return self.cmd("exec", host, *argv, **kwargs)
+
+    def sh(self, host, script, **kwargs):
+        return self.exec(host, "sh", "-c", script, **kwargs)
+
+    def ctl(self, *argv, **kwargs):
+        return self.cmd("ctl", *argv, **kwargs)
+
+    def ansible(self, pattern, module, module_args=None, *extra, check=True):
+        """Ad-hoc Ansible from the controller namespace; returns {host: status}, output."""
+        argv = ["ansible", "-i", self.inventory.relative_to(REPO), pattern, "-m", module]
+        if module_args:
+            argv += ["-a", module_args]
+        proc = self.ctl(*argv, *extra, check=check, timeout=120)
+        return {m.group(1): m.group(2).rstrip("!") for m in RESULT.finditer(proc.stdout)}, proc
+
+    def ssh(self, host, command, **kwargs):
+        return self.ctl("ssh", "-F", LAB_DIR / "ssh" / "ssh_config", host, command, **kwargs)
+
+    def curl(self, url, **kwargs):
+        """HTTPS GET from the controller: (status code, body)."""
+        proc = self.ctl("curl", "-sk", "--max-time", "3", "-w", "\n%{http_code}", url, **kwargs)
+        body, _, code = proc.stdout.rpartition("\n")
+        return int(code), body
+
+    def served_by(self, url):
+        code, body = self.curl(url)
+        assert code == 200, body
+        return json.loads(body)["host"]
+
+    def pid1(self, host):
+        """Global PID of the host's PID 1, as the lab saved it."""
+        return int((LAB_DIR / "hosts" / host / "init.pid").read_text())
+
+
+def keeps_lab():
+    """LAB_REUSE/LAB_KEEP: the user wants the lab left up."""
+    return os.environ.get("LAB_REUSE") == "1" or os.environ.get("LAB_KEEP") == "1"
+
+
+needs_teardown_rights = pytest.mark.skipif(
+    keeps_lab(), reason="LAB_REUSE/LAB_KEEP: not taking down a lab you asked to keep")
