@@ -29,3 +29,10 @@ def lab():
     if not keeps_lab():
         lab.cmd("down")
 
+
+
+@pytest.fixture(scope="session")
+def cluster(lab):
+    """The lab after tests/lab/prepare.yml and cluster.yml (at -vvvv): (process, recap)."""
+    from clustertools import deploy
+    return deploy(lab)
