@@ -157,7 +157,7 @@ fn check_request(i: usize, entry: &RequestEntry, members: &[Member]) -> Result<I
         .collect();
     if !names.contains(&entry.name.as_str()) {
         return Err(fail(format!(
-            "a {} certificate is named {}, not '{}'",
+            "a certificate of profile {} is named {}, not '{}'",
             profile.name(),
             names.join(" or "),
             entry.name

@@ -178,9 +178,18 @@ impl Pki {
     }
 
     pub fn install(&self, i: usize, signed: &Run, extra: Value) -> Run {
+        self.install_with(
+            i,
+            &signed.answer["ca_cert"],
+            &signed.answer["issued"],
+            extra,
+        )
+    }
+
+    pub fn install_with(&self, i: usize, ca_cert: &Value, issued: &Value, extra: Value) -> Run {
         let mut args = self.node_args("install", i, &extra);
-        args["ca_cert"] = signed.answer["ca_cert"].clone();
-        args["issued"] = signed.answer["issued"].clone();
+        args["ca_cert"] = ca_cert.clone();
+        args["issued"] = issued.clone();
         run(args)
     }
 
