@@ -8,7 +8,7 @@
 
 use crate::files::{Deferred, PromoteKey};
 use crate::inspect::{self, CertFile, KeyFile, Status};
-use crate::layout::{Profile, Slot};
+use crate::layout::Slot;
 use crate::pki::{self, CertFacts};
 use crate::{IssuedEntry, NodeParams, Settings};
 use kubeha_runtime::{Diff, Failure, Plan};
@@ -135,13 +135,9 @@ pub fn plan(
         };
         report.push(entry);
     }
-    let etcd_restart_needed = changed.iter().any(|name| {
-        *name == "ca"
-            || settings
-                .layout
-                .slot_named(&settings.dir, &node.member.name, name)
-                .is_some_and(|s| matches!(s.profile, Profile::Server | Profile::Peer))
-    });
+    // etcd (3.2+) reads its certificate and key again for every new connection, but its trusted
+    // CA file only when it starts (etcd-io/etcd#11555).
+    let etcd_restart_needed = changed.contains(&"ca");
     plan.set("changed_certs", json!(changed));
     plan.set("etcd_restart_needed", etcd_restart_needed);
     plan.set("certificates", Value::Array(report));

@@ -506,7 +506,7 @@ impl CertFacts {
     }
 }
 
-fn sans_of(extension_value: &[u8]) -> Vec<San> {
+pub fn sans_of(extension_value: &[u8]) -> Vec<San> {
     SubjectAltName::from_der(extension_value)
         .map(|names| names.0.iter().filter_map(San::from_general_name).collect())
         .unwrap_or_default()
