@@ -19,11 +19,11 @@ type) and both are checked with `openssl verify`, so the two sides are known to 
   certificate: genrsa, req, x509.)
 
 Rounds alternate between the sides (and which goes first), so both see the same machine load;
-each side's time is the wall time of the whole side, orchestration included, and every round
-starts from empty directories. The ratio is the median of the per-round ratios. It runs once on
-a disk-backed temp directory (where fsync costs what it costs) and once on tmpfs (/dev/shm, when
-there is one), prints a table and writes it, with notes on the machine, to
-bench/results/etcd_pki.md (or --out).
+each side's time is the wall time of the whole side, orchestration included, and its CPU time
+(user + system of the processes it starts); every round starts from empty directories. A ratio
+is the median of the per-round ratios. It runs once on a disk-backed temp directory (where
+fsync costs what the disk makes it cost) and once on tmpfs (/dev/shm, when there is one),
+prints a table and writes it, with notes on the machine, to bench/results/etcd_pki.md (or --out).
 
 Usage: bench/etcd_pki.py [--rounds N] [--key ECDSA-P256|RSA-2048|...] [--binary PATH] [--out FILE]
 """
@@ -33,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import statistics
@@ -69,10 +70,11 @@ class Module:
         self.phases = phases
 
     def __call__(self, **options):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         self.args.write_text(json.dumps(options))
         out = subprocess.run([self.binary, str(self.args)], capture_output=True, text=True)
-        self.phases[options["action"]] += time.perf_counter() - start
+        self.phases[options["action"]][0] += time.perf_counter() - start
+        self.phases[options["action"]][1] += children_cpu() - cpu
         answer = json.loads(out.stdout)
         if answer.get("failed"):
             sys.exit(f"etcd_certs {options['action']} failed: {answer['msg']}")
@@ -191,27 +193,38 @@ def same_profiles(ours, theirs):
 
 # -- harness ---------------------------------------------------------------------------------
 
+def children_cpu():
+    """User + system CPU seconds of the finished child processes: unlike wall time, hardly
+    affected by other work on the machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(binary, key, rounds, where):
     """Alternating rounds of both sides under `where`; per side the times, and our phases."""
     base = Path(tempfile.mkdtemp(prefix="etcd-pki-bench-", dir=where))
     try:
         fs = subprocess.run(["df", "--output=fstype", str(base)], capture_output=True,
                             text=True).stdout.split()[-1]
-        ours, theirs = [], []
-        phases = {p: 0.0 for p in PHASES}
+        times = {"ours": [], "theirs": []}
+        cpus = {"ours": [], "theirs": []}
+        phases = {p: ([], []) for p in PHASES}
         for i in range(rounds):
-            order = [("ours", ours), ("theirs", theirs)]
-            if i % 2:
-                order.reverse()
-            for side, times in order:
+            order = ["ours", "theirs"] if i % 2 == 0 else ["theirs", "ours"]
+            for side in order:
                 root = base / f"{side}-{i}"
                 root.mkdir()
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), children_cpu()
                 if side == "ours":
-                    with_etcd_certs(binary, root, key, phases)
+                    round_phases = {p: [0.0, 0.0] for p in PHASES}
+                    with_etcd_certs(binary, root, key, round_phases)
+                    for p, (wall, used) in round_phases.items():
+                        phases[p][0].append(wall)
+                        phases[p][1].append(used)
                 else:
                     with_openssl(root, key)
-                times.append(time.perf_counter() - start)
+                times[side].append(time.perf_counter() - start)
+                cpus[side].append(children_cpu() - cpu)
             if i < rounds - 1:
                 shutil.rmtree(base / f"ours-{i}")
                 shutil.rmtree(base / f"theirs-{i}")
@@ -219,12 +232,16 @@ def measure(binary, key, rounds, where):
         verify(base / f"ours-{last}")
         verify(base / f"theirs-{last}")
         same_profiles(base / f"ours-{last}", base / f"theirs-{last}")
+        med = statistics.median
         return {
             "fs": fs,
-            "ours": statistics.median(ours),
-            "theirs": statistics.median(theirs),
-            "ratio": statistics.median(t / o for o, t in zip(ours, theirs)),
-            "phases": {p: t / rounds for p, t in phases.items()},
+            "ours": med(times["ours"]),
+            "theirs": med(times["theirs"]),
+            "ratio": med(t / o for o, t in zip(times["ours"], times["theirs"])),
+            "ours_cpu": med(cpus["ours"]),
+            "theirs_cpu": med(cpus["theirs"]),
+            "cpu_ratio": med(t / o for o, t in zip(cpus["ours"], cpus["theirs"]) if o > 0),
+            "phases": {p: (med(wall), med(used)) for p, (wall, used) in phases.items()},
         }
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -259,20 +276,27 @@ def machine_notes(binary):
 
 
 def table(key, rounds, results):
+    def ms(seconds):
+        return f"{seconds * 1000:.1f} ms"
+
     lines = [
         f"Full etcd PKI for 3 members ({key} keys): CA, then 4 keys, CSRs and certificates per member.",
-        f"Median of {rounds} alternating rounds; the ratio is the median of the per-round ratios.",
+        f"Medians of {rounds} alternating rounds; a ratio is the median of the per-round ratios.",
+        "Wall time is what a user waits for; CPU time (user + system, of the processes each side",
+        "starts) is the work done, and hardly depends on what else the machine is doing.",
         "",
-        "| filesystem | etcd_certs (8 runs) | openssl CLI (25 runs) | ratio |",
-        "|---|---:|---:|---:|",
+        "| filesystem | etcd_certs, 8 runs | openssl CLI, 25 runs | ratio | CPU etcd_certs | CPU openssl | CPU ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r['fs']} | {r['ours'] * 1000:.1f} ms | {r['theirs'] * 1000:.1f} ms "
-                     f"| {r['ratio']:.1f}x |")
-    lines += ["", "etcd_certs per action, mean per round (process start included):", "",
+        lines.append(f"| {r['fs']} | {ms(r['ours'])} | {ms(r['theirs'])} | {r['ratio']:.1f}x "
+                     f"| {ms(r['ours_cpu'])} | {ms(r['theirs_cpu'])} | {r['cpu_ratio']:.1f}x |")
+    lines += ["", "etcd_certs per action (1 ca, 3 request, 1 sign, 3 install runs), wall / CPU time per round,",
+              "medians; starting the processes included:", "",
               "| filesystem | " + " | ".join(PHASES) + " |", "|---|" + "---:|" * len(PHASES)]
     for r in results:
-        lines.append(f"| {r['fs']} | " + " | ".join(f"{r['phases'][p] * 1000:.1f} ms" for p in PHASES) + " |")
+        cells = [f"{ms(wall)} / {ms(used)}" for wall, used in (r["phases"][p] for p in PHASES)]
+        lines.append(f"| {r['fs']} | " + " | ".join(cells) + " |")
     return lines
 
 
