@@ -44,8 +44,11 @@ lint: build ## cargo fmt + clippy, yamllint, ansible-lint (needs library/ so mod
 demo: deps build ## the main job on the local lab: hosts up, cluster.yml, VIP and health shown
 	tests/demo
 
+bench-pki: build ## etcd_certs vs the openssl CLI, full PKI of 3 members; writes bench/results/
+	bench/etcd_pki.py
+
 clean: ## remove build output (not the lab cache)
 	cargo clean
 	rm -rf library
 
-.PHONY: help deps build test test-fast lint demo clean
+.PHONY: help deps build test test-fast lint demo bench-pki clean

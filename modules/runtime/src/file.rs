@@ -382,14 +382,23 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Creates missing parent directories with `mode` (only the ones it creates).
+/// Creates `dir` with `mode` when it is missing, and its missing ancestors with 0755, as
+/// `mkdir -p` does under the usual umask. Only `dir` gets the restrictive mode a caller asks for
+/// (kubespray's etcd certificate directory is 0700): an ancestor such as `/etc/ssl/etcd` must stay
+/// traversable for the service user that owns `dir`.
 pub fn create_dirs(dir: &Path, mode: u32) -> Result<(), Failure> {
+    create_dir_with(dir, mode)
+}
+
+const ANCESTOR_DIR_MODE: u32 = 0o755;
+
+fn create_dir_with(dir: &Path, mode: u32) -> Result<(), Failure> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
         if !parent.as_os_str().is_empty() {
-            create_dirs(parent, mode)?;
+            create_dir_with(parent, ANCESTOR_DIR_MODE)?;
         }
     }
     match fs::DirBuilder::new().mode(mode).create(dir) {
