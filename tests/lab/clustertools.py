@@ -29,9 +29,10 @@ def converged(proc, recap):
 
 def deploy(lab):
     """Every daemon installed on every host first (tests/lab/prepare.yml), so each config is
-    validated by its daemon even where a static pod runs it; then cluster.yml at -vvvv (the
-    secrets tests read that output)."""
+    validated by its daemon even where a static pod runs it; reset.yml (so a reused lab starts
+    from scratch too); then cluster.yml at -vvvv (the secrets tests read that output)."""
     converged(*playbook(lab, "tests/lab/prepare.yml"))
+    converged(*playbook(lab, "reset.yml"))
     proc, recap = playbook(lab, "cluster.yml", "-vvvv")
     converged(proc, recap)
     return proc, recap
