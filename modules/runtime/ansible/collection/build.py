@@ -137,7 +137,7 @@ def copy_modules(library: Path, root: Path) -> list[str]:
         shutil.copy2(binary, root / "plugins" / "modules" / module)
         (root / "plugins" / "modules" / module).chmod(0o755)
         sidecar = (library / f"{module}.yml").read_text()
-        (root / "plugins" / "modules" / f"{module}.yml").write_text(collection_sidecar(sidecar))
+        (root / "plugins" / "modules" / f"{module}.yml").write_text(collection_sidecar(sidecar, modules))
         shutil.copyfile(plugin, root / "plugins" / "action" / f"{module}.py")
     return modules
 
@@ -147,13 +147,15 @@ def copy_modules(library: Path, root: Path) -> list[str]:
 AUTHOR_WITH_HANDLE = re.compile(r"\(@[\w-]+\)|!UNKNOWN")
 
 
-def collection_sidecar(text: str) -> str:
+def collection_sidecar(text: str, modules: list[str]) -> str:
     """A module's sidecar as the collection ships it, for Ansible's documentation schema:
 
     - `no_log` is dropped from option docs. kubeha's sidecars declare each secret option so the
       cargo tests can check the docs against the spec (the runtime scrubs those values); Ansible's
       schema has no such key (its no_log lives in AnsibleModule's argument_spec).
     - an `author` without a GitHub handle gets the collection's namespace, `(@kubeha)`.
+    - a reference to a sibling module, `M(haproxy_config)`, becomes `M(kubeha.ha.haproxy_config)`
+      (in a collection, module references must be FQCNs).
 
     Edits are made in place in the text (by YAML position), so comments and layout are kept."""
     document = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -184,7 +186,11 @@ def collection_sidecar(text: str) -> str:
                           yaml.safe_dump(f"{line.value} (@{NAMESPACE})", default_style=None).split("\n")[0]))
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
-    return text
+    return re.sub(
+        r"\bM\(([a-z0-9_]+)\)",
+        lambda m: f"M({FQCN}.{m.group(1)})" if m.group(1) in modules else m.group(0),
+        text,
+    )
 
 
 def mapping_get(node, key: str):
