@@ -15,7 +15,8 @@ What "as-is" means here:
 - Task keywords that need the surrounding play (notify, when, tags, delegate_to, become...) are
   dropped; name, register, loop and its kin, vars, no_log and environment are kept.
 - localhost is in kubespray's groups (etcd, kube_control_plane, kube_node, k8s_cluster) and in
-  lb (the dedicated load balancer hosts), so examples written for an inventory resolve.
+  lb (the dedicated load balancer hosts, with a second, never contacted, lb2), so examples
+  written for an inventory resolve.
 - Modules that probe addresses (vip_check) run only when every address they get is loopback:
   nothing leaves the machine.
 - Where an example needs what localhost cannot have (a bound VIP, a listening apiserver, the
@@ -31,10 +32,10 @@ wrongly typed value.
 
 import copy
 import re
+from pathlib import Path
 
 import pytest
 import yaml
-from jinja2 import Environment, meta
 
 from kubeha_test import LIBRARY, REPO
 
@@ -46,7 +47,6 @@ KUBESPRAY_DEFAULTS = REPO / "roles" / "kubespray-defaults" / "defaults" / "main.
 # (vip_check) never sends a packet off this machine.
 EXAMPLE_VARS: dict = {
     "cluster_name": "cluster.local",
-    "ip": "127.0.0.1",
     "k8s_lb_vip": "127.0.0.1",
     "loadbalancer_apiserver_healthcheck_port": 8081,
     "kubeha_apiserver_backends": [
@@ -55,11 +55,57 @@ EXAMPLE_VARS: dict = {
         {"name": "cp3", "address": "10.0.0.13"},
     ],
     "etcd_cert_member": {"node_name": "localhost", "node_ips": ["127.0.0.1"], "extra_sans": []},
+    "ansible_default_ipv4": {"address": "127.0.0.1"},  # a fact; the plays gather none
     "etcd_cert_profiles": ["etcd-server", "etcd-peer", "etcd-healthcheck-client", "apiserver-etcd-client"],
 }
+
+
+def vrrp_interface() -> str | None:
+    """A non-loopback interface of this machine: keepalived refuses lo for VRRP."""
+    for net in sorted(Path("/sys/class/net").iterdir()):
+        if net.name != "lo" and (net / "operstate").read_text().strip() in ("up", "unknown"):
+            return net.name
+    return None
+
+
+VRRP_INTERFACE = vrrp_interface()
+KEEPALIVED_HERE = {
+    "why": "keepalived -t rejects a VIP on lo and needs the interface the VIP belongs on: the "
+           "example's (eth0, or found by subnet) may not exist here, so use this machine's",
+    "vars": {"k8s_lb_vip": "192.0.2.100/24"},
+    "options": {"interface": VRRP_INTERFACE},
+}
+# Examples that name their peers lb1 and lb2 run as lb1 (here the host is called localhost).
+AS_LB1 = {
+    "why": KEEPALIVED_HERE["why"] + "; the example's peers are lb1 and lb2, so this host plays lb1",
+    "options": {**KEEPALIVED_HERE["options"], "this_host": "lb1"},
+}
+A_CHECKSUM = {"checksum": "0" * 40}
+
 # (module, example task name) -> {"why": reason, and any of "vars", "options", "fails_here"}.
-# Empty while every example runs as-is.
-OVERRIDES: dict = {}
+OVERRIDES: dict = {
+    ("keepalived_config", "Keepalived | Hold the apiserver VIP on the LB hosts (one VIP, roles derived from the group)"):
+        KEEPALIVED_HERE,
+    ("keepalived_config", "Keepalived | Seed 002's two LB hosts, written out explicitly"): AS_LB1,
+    ("keepalived_config", "Keepalived | Sub-second failover in a network without multicast"): KEEPALIVED_HERE,
+    ("keepalived_config", "Keepalived | Two VIPs, active/active, and a dual-stack pair"): AS_LB1,
+    ("static_pod", "Keepalived | Write static pod"): {
+        "why": "keepalived_stat is registered by keepalived_config's examples, not this flow",
+        "vars": {"keepalived_stat": A_CHECKSUM},
+    },
+    ("static_pod", "Custom | Write a pod given as data"): {
+        "why": "probe_stat is the result of a config task the example leaves out",
+        "vars": {"probe_stat": A_CHECKSUM},
+    },
+    ("vip_check", "Keepalived | The VIP reaches an apiserver through the load balancer"): {
+        "why": "no apiserver listens behind the (loopback) VIP on this machine",
+        "fails_here": r"unreachable: 127\.0\.0\.1",
+    },
+    ("vip_check", "Keepalived | The backup does not hold the VIP"): {
+        "why": "the example's VIP is a LAN address; probe a loopback one no interface holds",
+        "options": {"vips": ["127.0.0.2"]},
+    },
+}
 # How the runtime's argument validation words a rejection (modules/runtime/src/spec.rs).
 ARGUMENT_ERROR = re.compile(
     r"Unsupported parameters for|missing required arguments|^option '[^']+' \(in [^)]*\) "
@@ -70,7 +116,8 @@ INVENTORY = """\
 [etcd]
 localhost
 [lb]
-localhost
+localhost ip=127.0.0.1
+lb2 ip=127.0.0.2
 [kube_control_plane]
 localhost
 [kube_node]
@@ -117,11 +164,12 @@ EXAMPLES = list(example_tasks())
 
 
 def undeclared(value) -> set:
-    """Jinja variables a task refers to."""
-    env = Environment()
+    """Names a task's templates mention (a superset of the variables they use: Ansible's filters
+    are not known to plain Jinja, so the expressions are scanned rather than compiled)."""
     found = set()
-    if isinstance(value, str) and ("{{" in value or "{%" in value):
-        found |= meta.find_undeclared_variables(env.parse(value))
+    if isinstance(value, str):
+        for expression in re.findall(r"\{\{(.*?)\}\}|\{%(.*?)%\}", value, re.S):
+            found |= set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", " ".join(expression)))
     elif isinstance(value, dict):
         for item in value.values():
             found |= undeclared(item)
@@ -151,6 +199,8 @@ def example_vars(module: str, task: dict) -> dict:
 
 def runnable(module: str, task: dict) -> dict:
     key = module_of(task)
+    if "interface" in override(module, task).get("options", {}) and VRRP_INTERFACE is None:
+        pytest.skip("this machine has no non-loopback interface for keepalived's VRRP")
     run = {k: v for k, v in task.items() if k in KEPT_KEYWORDS or k == key}
     options = override(module, task).get("options")
     if options:
