@@ -29,6 +29,10 @@ build: ## build every module as a static binary into library/ with its ansible-d
 	  printf '  library/%-22s %8d bytes  static\n' $$m $$size; \
 	done
 
+collection: ## build the kubeha.ha Galaxy collection (make build + roles) into target/collection/
+	@test -x $(VENV)/bin/ansible-galaxy || { echo "no $(VENV): run make deps first" >&2; exit 1; }
+	$(VENV)/bin/python modules/runtime/ansible/collection/build.py
+
 test: deps build ## run every test: cargo, ansible-core on localhost, the lab, molecule
 	tests/run
 
@@ -51,4 +55,4 @@ clean: ## remove build output (not the lab cache)
 	cargo clean
 	rm -rf library
 
-.PHONY: help deps build test test-fast lint demo bench-pki clean
+.PHONY: help deps build collection test test-fast lint demo bench-pki clean
