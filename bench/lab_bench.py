@@ -111,7 +111,7 @@ def per_task_pairs(n, tmp):
     ours, builtin = [], []
     for i in range(n):
         dest = f"{WORK}/haproxy/{i}/haproxy.cfg"
-        ours.append({"name": f"Haproxy | Write configuration {i}", "ansible.legacy.haproxy_config": {
+        ours.append({"name": f"Haproxy | Write configuration {i}", "haproxy_config": {
             "dest": dest, "frontend_port": 6443 + i,
             "backends": [{"name": f"cp{k}", "address": f"10.199.0.1{k}"} for k in (1, 2, 3)]}})
         builtin += [
@@ -126,7 +126,7 @@ def per_task_pairs(n, tmp):
         ]
     pairs["config file (haproxy)"] = (ours, builtin)
     pairs["package (present)"] = (
-        [{"name": f"Packages | haproxy {i}", "ansible.legacy.packages": {"name": "haproxy", "state": "present"}}
+        [{"name": f"Packages | haproxy {i}", "packages": {"name": "haproxy", "state": "present"}}
          for i in range(n)],
         [{"name": f"Packages | haproxy {i}", "ansible.builtin.apt": {"name": "haproxy", "state": "present"}}
          for i in range(n)])

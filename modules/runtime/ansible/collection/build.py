@@ -12,8 +12,8 @@ the repository, then runs `ansible-galaxy collection build` on it:
 
 Collection role names must match ^[a-z][a-z0-9_]*$ and cannot be nested, so a role's path under
 roles/ becomes its name with '/' and '-' turned into '_' (kubespray-defaults -> kubespray_defaults,
-kubernetes/node -> kubernetes_node). In the copied roles, `ansible.legacy.<module>` for a kubeha
-module becomes `kubeha.ha.<module>` (roles inside a collection would otherwise look for it in a
+kubernetes/node -> kubernetes_node). In the copied roles, `ansible.legacy.<module>` or a bare
+`<module>:` task key for a kubeha module becomes `kubeha.ha.<module>` (roles inside a collection would otherwise look for it in a
 library/ path), and references to a renamed role (meta dependencies, include_role/import_role,
 roles: lists) become its FQCN, kubeha.ha.<role_name>. The sources are not changed.
 
@@ -237,6 +237,14 @@ def rewrite(text: str, modules: list[str], roles: dict[str, str]) -> str:
         r"\bansible\.legacy\.([a-z0-9_]+)\b",
         lambda m: f"{FQCN}.{m.group(1)}" if m.group(1) in modules else m.group(0),
         text,
+    )
+    # A task's bare module key (`haproxy_config:`, as ansible-lint's canonical form for modules
+    # in library/ has it): at the start of a line, after the indentation or a list dash.
+    text = re.sub(
+        r"^(\s*(?:-\s+)?)([a-z0-9_]+):(?=\s|$)",
+        lambda m: f"{m.group(1)}{FQCN}.{m.group(2)}:" if m.group(2) in modules else m.group(0),
+        text,
+        flags=re.M,
     )
     return rewrite_role_references(text, roles)
 
