@@ -169,7 +169,7 @@ def bench_role(args, tmp, results):
     ours = Path(tmp).relative_to(REPO) / "role-ours.yml"
     (REPO / ours).write_text(json.dumps([{"name": "Node load balancer, kubeha", "hosts": "k8s_cluster",
                                       "gather_facts": False,
-                                      "vars": {"loadbalancer_apiserver_type": "haproxy"},
+                                      "vars": {"loadbalancer_apiserver_type": "haproxy", "k8s_lb_vip": ""},
                                       "roles": [{"role": "kubernetes/node"}]}], indent=1))
     reference = BENCH / "reference" / "node-lb.yml"
     files = ["/etc/haproxy/haproxy.cfg", "/etc/kubernetes/manifests/haproxy.yml"]
