@@ -51,8 +51,12 @@ demo: deps build ## the main job on the local lab: hosts up, cluster.yml, VIP an
 bench-pki: build ## etcd_certs vs the openssl CLI, full PKI of 3 members; writes bench/results/
 	bench/etcd_pki.py
 
+bench: deps build ## every benchmark: bench-pki, then per task, role, exec, bytes and 3 vs 9 hosts on the lab
+	bench/etcd_pki.py
+	bench/lab_bench.py
+
 clean: ## remove build output (not the lab cache)
 	cargo clean
 	rm -rf library
 
-.PHONY: help deps build collection test test-fast lint demo bench-pki clean
+.PHONY: help deps build collection test test-fast lint demo bench bench-pki clean
