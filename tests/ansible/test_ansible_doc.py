@@ -6,6 +6,8 @@ import pytest
 
 from kubeha_test import LIBRARY, VENV_BIN, ansible_env
 
+pytestmark = pytest.mark.path_independent
+
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.yml"))
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from kubeha_test import LIBRARY, REPO, VENV_BIN
 
+pytestmark = pytest.mark.path_independent
+
 BUILD = REPO / "modules" / "runtime" / "ansible" / "collection" / "build.py"
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.yml"))
 ROLES = REPO / "roles"
