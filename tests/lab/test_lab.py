@@ -69,10 +69,14 @@ def test_apt_installs_offline_and_per_host(lab, haproxy_on_lb1):
     assert lab.exec("lb1", "cat", "/etc/apt/sources.list").stdout.strip() == \
         "deb [trusted=yes] file:/srv/lab-repo ./"
     assert lab.exec("lb1", "haproxy", "-v").stdout.startswith("HAProxy version")
-    assert lab.exec("lb2", "test", "-e", "/usr/sbin/haproxy", check=False).returncode == 1
-    assert "ii  haproxy" not in lab.exec("lb2", "dpkg", "-l").stdout
     # Debian's behaviour: the package's init script started the service on install.
     assert lab.exec("lb1", "pidof", "haproxy").stdout.strip()
+    # A package no role puts on the LB hosts, installed on lb1 only, is on lb1 only.
+    lab.exec("lb1", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "etcd-client",
+             timeout=300)
+    assert lab.exec("lb1", "test", "-e", "/usr/bin/etcdctl", check=False).returncode == 0
+    assert lab.exec("lb2", "test", "-e", "/usr/bin/etcdctl", check=False).returncode == 1
+    assert "ii  etcd-client" not in lab.exec("lb2", "dpkg", "-l").stdout
 
 
 HAPROXY_CFG = """\
