@@ -192,3 +192,86 @@ def test_waits_for_the_vip_inside_a_namespace(localhost, tmp_path):
         assert "after" not in run.last["msg"]
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_vrrp_scan_refuses_a_vrid_another_cluster_uses(localhost, tmp_path):
+    """Another cluster's keepalived (VRID 51, a VRRP password) in one namespace; ansible-playbook
+    in a second one, on the same link, scans: VRID 52 is free, VRID 51 is refused with the
+    foreign source and VIP named, and the password carried in the adverts is never printed."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("keepalived") is None:
+        pytest.skip("needs root, ip and keepalived")
+    other, us = f"vc-{os.getpid()}-ans-o", f"vc-{os.getpid()}-ans-us"
+    password = "VrrpS3cr"
+    keepalived = None
+    try:
+        for ns in (other, us):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", other, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+                        "netns", us], check=True)
+        for ns, address in ((other, "10.213.3.1/24"), (us, "10.213.3.11/24")):
+            subprocess.run(["ip", "-n", ns, "addr", "add", address, "dev", "eth0"], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "up"], check=True)
+        conf = tmp_path / "other-keepalived.conf"
+        conf.write_text(
+            "vrrp_instance OTHER {\n  state MASTER\n  interface eth0\n  virtual_router_id 51\n  priority 150\n"
+            f"  advert_int 1\n  authentication {{\n    auth_type PASS\n    auth_pass {password}\n  }}\n"
+            "  virtual_ipaddress {\n    10.213.3.100/24 dev eth0\n  }\n}\n"
+        )
+        keepalived = subprocess.Popen(
+            ["ip", "netns", "exec", other, "keepalived", "--dont-fork", "--log-console", "--vrrp",
+             "-f", conf, "-p", tmp_path / "k.pid", "-r", tmp_path / "k-vrrp.pid"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(150):
+            shown = subprocess.run(["ip", "-n", other, "addr", "show", "dev", "eth0"],
+                                   capture_output=True, text=True, check=True).stdout
+            if "10.213.3.100/24" in shown:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the other cluster's keepalived never took its VIP")
+
+        def scan(vrid: int, register: str) -> str:
+            return task(
+                "        vips: [10.213.3.200/24]\n        vrrp_scan:\n          seconds: 2.5\n"
+                f"          virtual_router_id: {vrid}\n          own_sources: [10.213.3.11, 10.213.3.12]\n",
+                register,
+            )
+
+        book = tmp_path / "scan-play.yml"
+        book.write_text(
+            "- name: Test play\n  hosts: localhost\n  gather_facts: false\n  tasks:\n"
+            + scan(52, "free") + scan(51, "taken")
+        )
+        run = localhost._run(
+            ["ip", "netns", "exec", us, str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+             str(book), "-e", f"kubeha_fastpath_cache={localhost.cache}", "-vvvv", "--diff"],
+            "minimal",
+        )
+        assert run.rc != 0, run.output
+        free, taken = run.results
+        assert free["changed"] is False
+        assert free["vrrp_scan"]["interface"] == "eth0"
+        assert free["vrrp_scan"]["virtual_router_ids"] == [51]
+        [router] = free["vrrp_routers"]
+        assert {k: router[k] for k in ("virtual_router_id", "version", "source", "priority", "addresses")} == {
+            "virtual_router_id": 51, "version": 2, "source": "10.213.3.1", "priority": 150,
+            "addresses": ["10.213.3.100"],
+        }
+        assert taken["_status"] == "FAILED"
+        assert taken["msg"] == (
+            "VRID 51 is already in use on eth0: 10.213.3.1 advertises VIPs 10.213.3.100 and is not one of "
+            "our hosts (10.213.3.11, 10.213.3.12); choose another virtual_router_id"
+        )
+        assert password not in run.output
+    finally:
+        if keepalived is not None:
+            keepalived.terminate()
+            try:
+                keepalived.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                keepalived.kill()
+                keepalived.wait(timeout=10)
+        for ns in (us, other):
+            subprocess.run(["ip", "netns", "del", ns], check=False)

@@ -7,10 +7,16 @@
 //! The same binary is keepalived's `track_script` ([`probe`]): `vip_check --probe ...` checks
 //! the local load balancer (process alive, frontend port open, a backend up) and answers with
 //! its exit status and one line on stderr, within a fixed time budget.
+//!
+//! With `vrrp_scan` it also listens on the VIPs' segment for a few seconds and reports the VRRP
+//! virtual routers heard ([`scan`], [`vrrp`]); given our `virtual_router_id` and our hosts'
+//! addresses, it fails when another cluster already uses that VRID.
 
 pub mod checks;
 pub mod probe;
+pub mod scan;
 pub mod tls;
+pub mod vrrp;
 
 use checks::Deadline;
 use kubeha_runtime::net::{self, Cidr, HostAddr};
@@ -18,7 +24,7 @@ use kubeha_runtime::{check, CliExit, Context, Default, Failure, Kind, Module, Op
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How often the host's addresses are read and the probes rerun while waiting.
@@ -41,7 +47,25 @@ pub struct Params {
     pub probe_timeout: f64,
     pub tls_check: bool,
     pub server_name: Option<String>,
+    pub vrrp_scan: Option<ScanParams>,
 }
+
+/// The `vrrp_scan` suboptions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanParams {
+    pub interface: Option<String>,
+    pub seconds: f64,
+    pub virtual_router_id: Option<i64>,
+    pub own_sources: Vec<String>,
+}
+
+const VRRP_SCAN: &[Opt] = &[
+    Opt::str("interface"),
+    Opt::new("seconds", Kind::Float).default(Default::Json("3.0")),
+    Opt::int("virtual_router_id"),
+    Opt::list("own_sources", Kind::Str).default(Default::Json("[]")),
+];
 
 impl Module for VipCheck {
     const NAME: &'static str = "vip_check";
@@ -55,6 +79,7 @@ impl Module for VipCheck {
         Opt::new("probe_timeout", Kind::Float).default(Default::Json("3.0")),
         Opt::bool("tls_check").default(Default::Bool(false)),
         Opt::str("server_name"),
+        Opt::dict("vrrp_scan").suboptions(VRRP_SCAN),
     ];
     type Params = Params;
 
@@ -85,6 +110,12 @@ impl Module for VipCheck {
             failure.fields = plan.fields;
             return Err(failure);
         }
+        if let Some(scan) = &spec.scan {
+            let addrs = net::host_addresses()?;
+            let listen = scan.listen_on(&spec.vips, &addrs)?;
+            let heard = scan::listen(&listen)?;
+            scan.report(&listen, &heard, &mut plan)?;
+        }
         Ok(plan)
     }
 
@@ -102,6 +133,16 @@ struct Spec {
     port: Option<u16>,
     probe_timeout: Duration,
     tls: Option<Tls>,
+    scan: Option<ScanSpec>,
+}
+
+/// The VRRP scan, checked.
+#[derive(Debug)]
+struct ScanSpec {
+    interface: Option<String>,
+    duration: Duration,
+    /// Our virtual router, when the scan checks for collisions with it.
+    ours: Option<scan::Ours>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +207,13 @@ impl Spec {
             }
             None
         };
+        let scan = p
+            .vrrp_scan
+            .as_ref()
+            .map(|s| ScanSpec::from_params(s, &vips))
+            .transpose()?;
         Ok(Spec {
+            scan,
             vips,
             state: match p.state.as_str() {
                 "present" => State::Present,
@@ -216,6 +263,162 @@ impl Spec {
             }
         }
         report
+    }
+}
+
+impl ScanSpec {
+    fn from_params(p: &ScanParams, vips: &[Cidr]) -> Result<ScanSpec, Failure> {
+        if !(p.seconds > 0.0 && p.seconds <= scan::MAX_SECONDS) {
+            return Err(Failure::new(format!(
+                "option 'vrrp_scan.seconds' must be more than 0 and at most {} seconds, got {}",
+                scan::MAX_SECONDS,
+                p.seconds
+            )));
+        }
+        if let Some(name) = &p.interface {
+            let valid = !name.is_empty()
+                && name.len() < 16
+                && !name.contains(['/', ':'])
+                && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !valid {
+                return Err(Failure::new(format!(
+                    "option 'vrrp_scan.interface' must be an interface name (up to 15 \
+                     characters, no '/', ':' or spaces), got '{name}'"
+                )));
+            }
+        }
+        let mut sources = Vec::with_capacity(p.own_sources.len());
+        for (i, text) in p.own_sources.iter().enumerate() {
+            sources.push(check::ip(
+                &format!("vrrp_scan.own_sources[{i}]"),
+                text.trim(),
+            )?);
+        }
+        let ours = match p.virtual_router_id {
+            Some(id) => Some(scan::Ours {
+                virtual_router_id: u8::try_from(id).ok().filter(|v| *v != 0).ok_or_else(|| {
+                    Failure::new(format!(
+                        "option 'vrrp_scan.virtual_router_id' must be 1-255, got {id}"
+                    ))
+                })?,
+                sources,
+                vips: vips.iter().map(|v| v.addr).collect(),
+            }),
+            None if !sources.is_empty() => {
+                return Err(Failure::new(
+                    "option 'vrrp_scan.own_sources' applies to the collision check: set \
+                     vrrp_scan.virtual_router_id",
+                ))
+            }
+            None => None,
+        };
+        Ok(ScanSpec {
+            interface: p.interface.clone(),
+            duration: Duration::from_secs_f64(p.seconds),
+            ours,
+        })
+    }
+
+    /// Where to listen: the given interface, or the one whose subnet holds a VIP (the first
+    /// that has one), as keepalived_config finds it.
+    fn listen_on(&self, vips: &[Cidr], addrs: &[HostAddr]) -> Result<scan::Listen, Failure> {
+        let interface = match &self.interface {
+            Some(name) => name.clone(),
+            None => vips
+                .iter()
+                .find_map(|v| net::subnet_of(addrs, v.addr))
+                .map(|a| a.interface.clone())
+                .ok_or_else(|| {
+                    let vips: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+                    Failure::new(format!(
+                        "option 'vrrp_scan.interface' is not set and no interface here is in \
+                         the subnet of {}: set it to the interface of the VRRP segment",
+                        scan::list(&vips)
+                    ))
+                })?,
+        };
+        let ipv6: Vec<Ipv6Addr> = addrs
+            .iter()
+            .filter(|a| a.interface == interface)
+            .filter_map(|a| match a.addr {
+                IpAddr::V6(v6) => Some(v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        Ok(scan::Listen {
+            interface,
+            duration: self.duration,
+            ipv6_destinations: (!ipv6.is_empty()).then_some(ipv6),
+        })
+    }
+
+    /// Adds what was heard to the result; fails when another cluster uses our VRID.
+    fn report(
+        &self,
+        listen: &scan::Listen,
+        heard: &scan::Heard,
+        plan: &mut Plan,
+    ) -> Result<(), Failure> {
+        let routers = heard.routers();
+        let mut ids: Vec<u8> = routers.iter().map(|r| r.advert.virtual_router_id).collect();
+        ids.dedup();
+        let took = checks::seconds(listen.duration);
+        let heard_text = if routers.is_empty() {
+            format!("no VRRP adverts on {} in {took}", listen.interface)
+        } else {
+            let each: Vec<String> = routers
+                .iter()
+                .map(|r| {
+                    format!(
+                        "VRID {} from {} ({})",
+                        r.advert.virtual_router_id,
+                        r.advert.source,
+                        scan::list(&r.advert.addresses)
+                    )
+                })
+                .collect();
+            format!(
+                "VRRP on {} in {took}: {}",
+                listen.interface,
+                each.join(", ")
+            )
+        };
+        plan.msg = Some(match plan.msg.take() {
+            Some(msg) => format!("{msg}; {heard_text}"),
+            None => heard_text,
+        });
+        if heard.ignored > 0 {
+            plan.warn(format!(
+                "vrrp_scan ignored {} packet(s) that are not valid VRRP adverts: {}",
+                heard.ignored,
+                heard.reasons.join("; ")
+            ));
+        }
+        plan.set("vrrp_routers", json!(routers));
+        plan.set(
+            "vrrp_scan",
+            json!({
+                "interface": listen.interface,
+                "seconds": listen.duration.as_secs_f64(),
+                "virtual_router_ids": ids,
+                "ignored_packets": heard.ignored,
+            }),
+        );
+        let Some(ours) = &self.ours else {
+            return Ok(());
+        };
+        let found = scan::collisions(&routers, ours);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut failure = Failure::new(format!(
+            "VRID {} is already in use on {}: {}; choose another virtual_router_id",
+            ours.virtual_router_id,
+            listen.interface,
+            found.join("; ")
+        ));
+        failure.fields = plan.fields.clone();
+        Err(failure)
     }
 }
 

@@ -236,7 +236,7 @@ fn a_silent_server_costs_at_most_probe_timeout() {
 fn bad_options_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     for (options, expect) in [
-        (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: port, probe_timeout, server_name, state, timeout, tls_check, vips."),
+        (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: port, probe_timeout, server_name, state, timeout, tls_check, vips, vrrp_scan."),
         (json!({}), "missing required arguments: vips"),
         (json!({"vips": "10.0.0.300"}), "option 'vips[0]' must be an IP address"),
         (json!({"vips": ["10.0.0.1"], "timeout": "soon"}), "option 'timeout'"),
@@ -380,4 +380,98 @@ fn probe_haproxy_backends_through_the_stats_socket() {
         "{line}"
     );
     drop(backend);
+}
+
+#[test]
+fn vrrp_scan_options_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = |options: serde_json::Value| json!({"vips": ["127.0.0.1"], "vrrp_scan": options});
+    for (options, expect) in [
+        (scan(json!({"seconds": 0})), "option 'vrrp_scan.seconds' must be more than 0 and at most 60 seconds, got 0"),
+        (scan(json!({"seconds": 61})), "option 'vrrp_scan.seconds' must be more than 0 and at most 60 seconds, got 61"),
+        (scan(json!({"virtual_router_id": 256})), "option 'vrrp_scan.virtual_router_id' must be 1-255, got 256"),
+        (scan(json!({"virtual_router_id": 0})), "option 'vrrp_scan.virtual_router_id' must be 1-255, got 0"),
+        (scan(json!({"virtual_router_id": 51, "own_sources": ["lb1"]})), "option 'vrrp_scan.own_sources[0]' must be an IP address, got 'lb1'"),
+        (scan(json!({"own_sources": ["10.0.0.11"]})), "option 'vrrp_scan.own_sources' applies to the collision check: set vrrp_scan.virtual_router_id"),
+        (scan(json!({"interface": "eth0/1"})), "option 'vrrp_scan.interface' must be an interface name"),
+        (scan(json!({"interface": "vcnosuch0"})), "option 'vrrp_scan.interface': no interface named 'vcnosuch0' on this host"),
+        (scan(json!({"vrid": 51})), "Unsupported parameters for (vrrp_scan): vrid."),
+        (json!({"vips": ["198.51.100.77"], "vrrp_scan": {}}), "option 'vrrp_scan.interface' is not set and no interface here is in the subnet of 198.51.100.77"),
+    ] {
+        let r = module(dir.path(), &[], options.clone());
+        assert_eq!(r.code, 1, "{options}");
+        assert_eq!(r.json["changed"], json!(false));
+        let msg = r.json["msg"].as_str().unwrap();
+        assert!(msg.contains(expect), "{options}: {msg}");
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+#[test]
+fn vrrp_scan_without_cap_net_raw_says_so() {
+    // As root, run it with CAP_NET_RAW dropped from the bounding and inheritable sets.
+    let prefix: &[&str] = if is_root() {
+        if !have("setpriv") {
+            return;
+        }
+        &["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw"]
+    } else {
+        &[]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let r = module(
+        dir.path(),
+        prefix,
+        json!({"vips": ["127.0.0.1"], "vrrp_scan": {"seconds": 1}}),
+    );
+    assert_eq!(r.code, 1, "{}", r.json);
+    let msg = r.json["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("vrrp_scan listens with a raw socket, which needs root (CAP_NET_RAW): run the task with become: true"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn vrrp_scan_on_loopback_hears_nothing_and_is_bounded() {
+    if !is_root() {
+        return; // needs CAP_NET_RAW; the message without it is tested above
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        json!({"vips": ["127.0.0.1"], "vrrp_scan": {"seconds": "1.5", "virtual_router_id": 51}});
+    let start = Instant::now();
+    let r = module(dir.path(), &[], options.clone());
+    let took = start.elapsed();
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(r.json["vrrp_routers"], json!([]));
+    assert_eq!(
+        r.json["vrrp_scan"],
+        json!({"interface": "lo", "seconds": 1.5, "virtual_router_ids": [], "ignored_packets": 0})
+    );
+    assert_eq!(
+        r.json["msg"],
+        json!("127.0.0.1 is bound on lo; no VRRP adverts on lo in 1.5 s")
+    );
+    let mut check = options;
+    check["_ansible_check_mode"] = json!(true);
+    let r = module(dir.path(), &[], check);
+    assert_eq!(
+        (r.code, &r.json["changed"]),
+        (0, &json!(false)),
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["vrrp_routers"], json!([]));
 }

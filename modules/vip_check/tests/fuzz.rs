@@ -1,6 +1,7 @@
 //! Generated arguments, valid and not: every case answers with one JSON object and never
-//! panics. No case waits or opens a connection (timeout 0, no port), so generated addresses
-//! are parsed and looked up on this host, never contacted. KUBEHA_FUZZ_CASES sets the count.
+//! panics. No case waits, listens or opens a connection (timeout 0, no port, no vrrp_scan), so
+//! generated addresses are parsed and looked up on this host, never contacted.
+//! KUBEHA_FUZZ_CASES sets the count.
 
 use kubeha_runtime::fuzz;
 use serde_json::json;
@@ -9,7 +10,7 @@ use serde_json::json;
 fn arguments_fuzz() {
     let sandbox = tempfile::tempdir().expect("tempdir");
     let base = json!({"vips": ["127.0.0.1", "10.0.0.100/24"], "state": "any"});
-    let fixed = json!({"timeout": 0, "port": null, "tls_check": false});
+    let fixed = json!({"timeout": 0, "port": null, "tls_check": false, "vrrp_scan": null});
     let config = fuzz::Config {
         cases: fuzz::cases(10_000),
         seed: 0x7669_7063,

@@ -11,85 +11,10 @@
 
 mod common;
 
-use common::{have, module, probe, wait_until, Daemon};
+use common::{can_run, have, module, probe, sh, terminate, wait_until, Daemon, Netns};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-/// A network namespace, deleted when dropped (after the daemons inside, declared later, stop).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("vc-{}-{tag}", std::process::id());
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n NAME ...`
-    fn ip(&self, args: &[&str]) {
-        let mut argv = vec!["ip", "-n", &self.name];
-        argv.extend(args);
-        sh(&argv);
-    }
-
-    /// The prefix that runs a command inside.
-    fn exec(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.name]
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn sh(argv: &[&str]) {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        argv.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Root (to create namespaces) and `ip`. Not being root skips these tests even when
-/// KUBEHA_REQUIRE_TOOLS is set: the cargo tier must also run unprivileged.
-fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root {
-        eprintln!("skipped: network namespace tests need root");
-        return false;
-    }
-    have("ip")
-}
-
-/// Stops a daemon gracefully (SIGTERM, so keepalived takes its children and VIPs down),
-/// then for sure (SIGKILL), within a few seconds.
-fn terminate(daemon: &mut Daemon) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &daemon.pid().to_string()])
-        .status();
-    let gone = wait_until(Duration::from_secs(5), || {
-        matches!(daemon.child.try_wait(), Ok(Some(_)))
-    });
-    if !gone {
-        daemon.stop();
-    }
-}
 
 #[test]
 fn vip_arrives_answers_tls_and_leaves() {

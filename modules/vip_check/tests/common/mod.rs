@@ -1,7 +1,12 @@
 //! What the black-box tests share: running the binary as Ansible and as keepalived does, and
 //! servers to probe that are stopped (by PID) when the test ends, whatever happens.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -178,4 +183,81 @@ pub fn tls_server(prefix: &[&str], dir: &Path, address: &str, port: u16, extra: 
 /// Whether a program is installed; with KUBEHA_REQUIRE_TOOLS set, a missing one fails the test.
 pub fn have(tool: &str) -> bool {
     kubeha_runtime::testing::real_tool(tool).is_some()
+}
+
+/// A network namespace, deleted when dropped (after the daemons inside, declared later, stop).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("vc-{}-{tag}", std::process::id());
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n NAME ...`
+    pub fn ip(&self, args: &[&str]) {
+        let mut argv = vec!["ip", "-n", &self.name];
+        argv.extend(args);
+        sh(&argv);
+    }
+
+    /// The prefix that runs a command inside.
+    pub fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.name]
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+pub fn sh(argv: &[&str]) {
+    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        argv.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Root (to create namespaces) and `ip`. Not being root skips these tests even when
+/// KUBEHA_REQUIRE_TOOLS is set: the cargo tier must also run unprivileged.
+pub fn can_run() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root {
+        eprintln!("skipped: network namespace tests need root");
+        return false;
+    }
+    have("ip")
+}
+
+/// Stops a daemon gracefully (SIGTERM, so keepalived takes its children and VIPs down),
+/// then for sure (SIGKILL), within a few seconds.
+pub fn terminate(daemon: &mut Daemon) {
+    if !matches!(daemon.child.try_wait(), Ok(None)) {
+        return; // already gone (and reaped)
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.pid().to_string()])
+        .status();
+    let gone = wait_until(Duration::from_secs(5), || {
+        matches!(daemon.child.try_wait(), Ok(Some(_)))
+    });
+    if !gone {
+        daemon.stop();
+    }
 }
