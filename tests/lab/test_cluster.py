@@ -168,3 +168,46 @@ def test_failover_when_the_whole_host_dies(lab, cluster):
         converged(*playbook(lab, "cluster.yml", "--limit", host, "--tags", "apiserver-lb"))
 
     failover(lab, "VIP holder killed (its PID 1)", kill_host, bring_back)
+
+
+FOREIGN = """\
+global_defs {{
+    router_id other-cluster-{host}
+}}
+vrrp_instance other {{
+    state {state}
+    interface eth0
+    virtual_router_id {vrid}
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        10.199.0.150/24 dev eth0
+    }}
+}}
+"""
+
+
+def test_a_router_id_another_cluster_uses_is_refused(lab, cluster):
+    """Another cluster's keepalived pair (cp3 and node1, multicast) takes our VRRP router id:
+    cluster.yml refuses to deploy, naming the id and the foreign source, and changes nothing."""
+    conf = lab.exec("lb1", "cat", "/etc/keepalived/keepalived.conf").stdout
+    vrid = next(int(line.split()[1]) for line in conf.splitlines() if line.split()[:1] == ["virtual_router_id"])
+    before = {h: lab.exec(h, "sha1sum", "/etc/keepalived/keepalived.conf").stdout for h in LBS}
+    pair = {"cp3": ("MASTER", 120), "node1": ("BACKUP", 110)}
+    try:
+        for host, (state, priority) in pair.items():
+            lab.exec(host, "sh", "-c", "mkdir -p /run/other && cat > /run/other/keepalived.conf",
+                     input=FOREIGN.format(host=host, state=state, vrid=vrid, priority=priority))
+            lab.exec(host, "keepalived", "-f", "/run/other/keepalived.conf", "-p", "/run/other/keepalived.pid",
+                     "-r", "/run/other/vrrp.pid")
+        assert wait_until(lambda: "10.199.0.150/" in lab.exec("cp3", "ip", "-o", "addr").stdout, 10)
+        proc, recap = playbook(lab, "cluster.yml", "--tags", "apiserver-lb", "-e", "kubeha_lb_verify=false")
+        assert proc.returncode != 0
+        assert f"VRID {vrid} is already in use" in proc.stdout, proc.stdout[-3000:]
+        assert lab.hosts["cp3"] in proc.stdout
+        assert {h: lab.exec(h, "sha1sum", "/etc/keepalived/keepalived.conf").stdout for h in LBS} == before
+    finally:
+        for host in pair:
+            lab.exec(host, "sh", "-c", "kill $(cat /run/other/keepalived.pid) 2>/dev/null; true")
+    assert wait_until(lambda: "10.199.0.150/" not in lab.exec("cp3", "ip", "-o", "addr").stdout, 10)
+    converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb"))
