@@ -18,10 +18,8 @@ fn arguments_fuzz() {
         "auth_pass": "pw",
         "scripts": [{"name": "chk", "script": "/bin/true", "weight": -30}],
     });
-    // Fewer default cases than haproxy_config: the spec's nested `instances` make each
-    // generated input (and its JSON round trips) about ten times larger.
     let config = fuzz::Config {
-        cases: fuzz::cases(1_000),
+        cases: fuzz::cases(10_000),
         seed: 0x6b65_6570,
         sandbox: sandbox.path(),
         fixed: serde_json::Map::new(),
