@@ -170,6 +170,29 @@ def test_failover_when_the_whole_host_dies(lab, cluster):
     failover(lab, "VIP holder killed (its PID 1)", kill_host, bring_back)
 
 
+
+FAST_VRRP = ("-e", "kubeha_lb_vrrp_version=3", "-e", "kubeha_lb_advert_int=0.5",
+             "-e", "kubeha_lb_auth_pass={{ omit }}")
+
+
+def test_failover_when_the_whole_host_dies_with_half_second_vrrp3_adverts(lab, cluster):
+    """The README's setting for a dead host noticed within 2 s: VRRP v3, adverts every 0.5 s."""
+    converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb", *FAST_VRRP))
+
+    def kill_host(host):
+        os.kill(lab.pid1(host), signal.SIGKILL)
+
+    def bring_back(host):
+        lab.cmd("up")
+        converged(*playbook(lab, "cluster.yml", "--limit", host, "--tags", "apiserver-lb", *FAST_VRRP))
+
+    try:
+        figures = failover(lab, "VIP holder killed, VRRP v3 with 0.5 s adverts", kill_host, bring_back)
+        assert figures["outage_seconds"] <= 2.0, figures
+    finally:
+        converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb"))
+
+
 FOREIGN = """\
 global_defs {{
     router_id other-cluster-{host}
