@@ -244,6 +244,11 @@ fn pid_file_alive_in(proc_root: &Path, pid_file: &Path) -> Result<u32, String> {
         })
 }
 
+/// The process `pid` (in this PID namespace) is alive: not gone, not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    is_alive(&Path::new("/proc").join(pid.to_string()))
+}
+
 /// Not a zombie (`Z`) or dead (`X`/`x`): the state field after the `(comm)` in `stat`.
 fn is_alive(dir: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {

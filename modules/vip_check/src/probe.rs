@@ -12,9 +12,11 @@ use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(800);
+/// How often `--watch` looks at the watched processes: one small /proc read each time.
+const WATCH_POLL: Duration = Duration::from_millis(20);
 
 pub const HELP: &str = "\
 vip_check: an Ansible module (run by Ansible with an arguments file) and a health probe for
@@ -45,6 +47,12 @@ first failure:
                          socket); repeat for each backend, [v6]:PORT for IPv6
   --timeout SECONDS      time budget for all checks (default 0.8); keep it below the
                          vrrp_script's timeout, which defaults to its interval
+  --watch SECONDS        after the checks pass, keep watching the --process/--pid-file
+                         processes until SECONDS after the start, and fail within 20 ms
+                         of the last one ending (a reload's new process takes over the
+                         watch). keepalived then learns at once that the load balancer
+                         died instead of at the next run: set it a little below the
+                         vrrp_script's interval (0.8 for interval 1)
 
 Example keepalived.conf:
   vrrp_script lb_healthy {
@@ -67,6 +75,7 @@ pub struct Probe {
     pub haproxy_backend: Option<String>,
     pub backends: Vec<SocketAddr>,
     pub timeout: Duration,
+    pub watch: Option<Duration>,
 }
 
 /// The module's command-line hook: claims `--probe`, `--help`, `-h` and `--version`, and any
@@ -91,7 +100,13 @@ pub fn cli(args: &[OsString]) -> Option<CliExit> {
         }),
         "--probe" => Some(match parse(&args[1..]) {
             Ok(probe) => {
-                let (code, line) = match run(probe) {
+                let started = Instant::now();
+                let watched = probe.watch.map(|w| (started + w, probe.clone()));
+                let outcome = run(probe).and_then(|line| match watched {
+                    Some((until, probe)) => watch(&probe, until).map(|w| format!("{line}, {w}")),
+                    None => Ok(line),
+                });
+                let (code, line) = match outcome {
                     Ok(line) => (0, format!("vip_check: ok: {line}\n")),
                     Err(line) => (1, format!("vip_check: FAIL: {line}\n")),
                 };
@@ -122,6 +137,7 @@ pub fn parse(args: &[OsString]) -> Result<Probe, String> {
         haproxy_backend: None,
         backends: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
+        watch: None,
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -195,8 +211,25 @@ pub fn parse(args: &[OsString]) -> Result<Probe, String> {
                         )
                     })?;
             }
+            "--watch" => {
+                let text = value()?;
+                probe.watch = Some(
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|t| *t > 0.0 && *t <= 60.0)
+                        .map(Duration::from_secs_f64)
+                        .ok_or_else(|| {
+                            format!(
+                                "--watch must be seconds, more than 0 and at most 60, got '{text}'"
+                            )
+                        })?,
+                );
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
+    }
+    if probe.watch.is_some() && probe.processes.is_empty() && probe.pid_files.is_empty() {
+        return Err("--watch needs --process or --pid-file (the processes it watches)".into());
     }
     if probe.tls && probe.port.is_none() {
         return Err("--tls needs --port".into());
@@ -243,6 +276,38 @@ pub fn run(probe: Probe) -> Result<String, String> {
             "the checks did not finish within {}",
             checks::seconds(budget)
         )),
+    }
+}
+
+/// `--watch`: until `until`, every [`WATCH_POLL`], each watched process must still be alive.
+/// When a name's process is gone, another live process of that name (a reload's new one)
+/// takes over; a pid file is read again each time (a reload rewrites it). The first name or
+/// pid file left without a live process fails the probe, naming it.
+fn watch(probe: &Probe, until: Instant) -> Result<String, String> {
+    let mut by_name: Vec<(&str, Option<u32>)> =
+        probe.processes.iter().map(|n| (n.as_str(), None)).collect();
+    loop {
+        for (name, pid) in &mut by_name {
+            if pid.is_some_and(checks::pid_alive) {
+                continue;
+            }
+            let gone = pid.take();
+            *pid = checks::processes_named(name)?.first().copied();
+            if pid.is_none() {
+                return Err(match gone {
+                    Some(gone) => format!("{name} (pid {gone}) ended while watched"),
+                    None => format!("no process named '{name}' is running"),
+                });
+            }
+        }
+        for pid_file in &probe.pid_files {
+            checks::pid_file_alive(pid_file).map_err(|e| format!("{e} (while watched)"))?;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok("still running when the watch ended".into());
+        }
+        std::thread::sleep(WATCH_POLL.min(until - now));
     }
 }
 
@@ -326,7 +391,10 @@ mod tests {
         assert_eq!(p.haproxy_backend.as_deref(), Some("kube_api_backend"));
         assert_eq!(p.backends.len(), 2);
         assert_eq!(p.timeout, Duration::from_millis(500));
+        assert_eq!(p.watch, None);
         assert_eq!(parse(&args("--port 1")).unwrap().timeout, DEFAULT_TIMEOUT);
+        let watched = parse(&args("--process haproxy --watch 0.8")).unwrap();
+        assert_eq!(watched.watch, Some(Duration::from_millis(800)));
     }
 
     #[test]
@@ -355,6 +423,12 @@ mod tests {
             ("--port 1 --timeout 0", "--timeout must be seconds"),
             ("--port 1 --timeout 61", "--timeout must be seconds"),
             ("--port 1 --colour red", "unknown option '--colour'"),
+            (
+                "--port 1 --watch 0.8",
+                "--watch needs --process or --pid-file",
+            ),
+            ("--process haproxy --watch 0", "--watch must be seconds"),
+            ("--process haproxy --watch soon", "--watch must be seconds"),
         ] {
             let err = parse(&args(line)).unwrap_err();
             assert!(err.contains(expect), "{line}: {err}");

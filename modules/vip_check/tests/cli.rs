@@ -294,6 +294,84 @@ fn probe_pid_file_follows_the_process() {
     assert!(line.contains("no process of pid file"), "{line}");
 }
 
+/// `--watch`: a probe that passed keeps watching, fails within moments of the load balancer
+/// dying, and follows a reload's new process instead of failing on the old one's exit.
+#[test]
+fn probe_watch_fails_at_once_when_the_process_ends_and_follows_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of sleep with a name no other process on the machine has.
+    let name = format!("lbw{}", std::process::id() % 1_000_000);
+    let exe = dir.path().join(&name);
+    std::fs::copy(kubeha_runtime::testing::real_tool("sleep").unwrap(), &exe).unwrap();
+    let exe = exe.to_str().unwrap().to_owned();
+    let spawn = || Daemon::spawn(&name, common::command(&[], &[&exe, "60"]));
+    let watcher = |seconds: &str| {
+        common::command(
+            &[],
+            &[
+                common::BIN,
+                "--probe",
+                "--process",
+                &name,
+                "--watch",
+                seconds,
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let finish = |child: std::process::Child| {
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    // A reload: the new process starts, then the old one ends; the watch moves over.
+    let mut old = spawn();
+    assert!(common::wait_until(Duration::from_secs(2), || probe(
+        &[],
+        &["--process", &name]
+    )
+    .0 == 0));
+    let start = Instant::now();
+    let probe_run = watcher("1.2");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut new = spawn();
+    std::thread::sleep(Duration::from_millis(100));
+    old.stop();
+    let (code, line) = finish(probe_run);
+    assert_eq!(code, 0, "{line}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1200),
+        "the watch ended early: {line}"
+    );
+    assert!(
+        line.ends_with("still running when the watch ended\n"),
+        "{line}"
+    );
+
+    // The load balancer dies: the probe fails at once, not when the watch ends.
+    let probe_run = watcher("20");
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    new.stop();
+    let (code, line) = finish(probe_run);
+    let noticed = killed.elapsed();
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.contains(&format!("{name} (pid ")) && line.contains("ended while watched"),
+        "{line}"
+    );
+    assert!(
+        noticed < Duration::from_secs(2),
+        "noticed after {noticed:?}"
+    );
+}
+
 #[test]
 fn probe_tls_and_timeout_budget() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
