@@ -6,8 +6,6 @@ record the seconds until it serves again and the failed requests in .lab/results
 """
 
 import json
-import os
-import signal
 import subprocess
 import time
 
@@ -74,8 +72,13 @@ def test_secrets_stay_on_their_hosts_in_root_only_files(lab, cluster):
         modes = lab.exec(host, "stat", "-c", "%a %U %n", "/etc/keepalived/keepalived.conf",
                          "/etc/haproxy/haproxy.cfg").stdout.split("\n")
         assert all(m.startswith("640 root") for m in modes if m), modes
+    # The control-plane hosts' keepalived (static pod, VRRP v2 in the lab) holds the VRRP password.
+    for host in lab.control_plane:
+        conf = "/etc/keepalived/keepalived.conf"
+        assert " auth_pass vrrp-7Qx\n" in lab.exec(host, "cat", conf).stdout, f"{host}: no password"
+        assert lab.exec(host, "stat", "-c", "%a %U", conf).stdout.strip() == "640 root"
     # The host's logs never saw them either.
-    for host in LBS:
+    for host in (*LBS, *lab.control_plane):
         logs = lab.sh(host, "cat /var/log/*.log /var/log/*/*.log 2>/dev/null || true").stdout
         assert not any(s in logs for s in SECRETS)
 
@@ -128,8 +131,15 @@ def test_a_config_change_reloads_without_dropping_connections(lab, cluster):
     converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb"))
 
 
+# The goal for every failover event: the VIP serves again within 2 s, and at most one request is
+# lost to it. Requests whose connection was accepted and then cut (the ones in flight in a
+# SIGKILLed haproxy) are recorded apart: no failover can save those.
+GOAL_SECONDS, GOAL_LOST = 2.0, 1
+
+
 def failover(lab, name, breaker, restore):
-    """Breaks the VIP holder under load; the VIP must move and serve again. Returns the figures."""
+    """Breaks the VIP holder under load; the VIP must move to lb2 and serve again within the goal.
+    Records and returns the figures."""
     assert wait_until(lambda: holders(lab) == ["lb1"], 15), holders(lab)
     load = Load(lab, duration=8)
     time.sleep(1.5)
@@ -137,10 +147,11 @@ def failover(lab, name, breaker, restore):
     result = load.result()
     try:
         assert holders(lab) == ["lb2"], holders(lab)
-        figures = {"outage_seconds": result["outage_seconds"], "failed": result["failed"],
-                   "requests": result["requests"]}
+        figures = {k: result[k] for k in ("outage_seconds", "failed", "cut", "delayed", "max_latency", "requests")}
         record(name, figures)
         assert result["results"][-1]["ok"], "the VIP does not serve again"
+        lost = figures["failed"] - figures["cut"]
+        assert figures["outage_seconds"] <= GOAL_SECONDS and lost <= GOAL_LOST, figures
         return figures
     finally:
         restore("lb1")
@@ -160,37 +171,12 @@ def test_failover_when_keepalived_stops(lab, cluster):
 
 
 def test_failover_when_the_whole_host_dies(lab, cluster):
-    def kill_host(host):
-        os.kill(lab.pid1(host), signal.SIGKILL)
-
+    """A power cut (`lab crash`: the cable, then every process): lb2 notices the missing adverts."""
     def bring_back(host):
         lab.cmd("up")
         converged(*playbook(lab, "cluster.yml", "--limit", host, "--tags", "apiserver-lb"))
 
-    failover(lab, "VIP holder killed (its PID 1)", kill_host, bring_back)
-
-
-
-FAST_VRRP = ("-e", "kubeha_lb_vrrp_version=3", "-e", "kubeha_lb_advert_int=0.5",
-             "-e", "kubeha_lb_auth_pass={{ omit }}")
-
-
-def test_failover_when_the_whole_host_dies_with_half_second_vrrp3_adverts(lab, cluster):
-    """The README's setting for a dead host noticed within 2 s: VRRP v3, adverts every 0.5 s."""
-    converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb", *FAST_VRRP))
-
-    def kill_host(host):
-        os.kill(lab.pid1(host), signal.SIGKILL)
-
-    def bring_back(host):
-        lab.cmd("up")
-        converged(*playbook(lab, "cluster.yml", "--limit", host, "--tags", "apiserver-lb", *FAST_VRRP))
-
-    try:
-        figures = failover(lab, "VIP holder killed, VRRP v3 with 0.5 s adverts", kill_host, bring_back)
-        assert figures["outage_seconds"] <= 2.0, figures
-    finally:
-        converged(*playbook(lab, "cluster.yml", "--tags", "apiserver-lb"))
+    failover(lab, "VIP holder dies (power cut)", lambda h: lab.cmd("crash", h), bring_back)
 
 
 FOREIGN = """\

@@ -52,13 +52,15 @@ first failure:
                          of the last one ending (a reload's new process takes over the
                          watch). keepalived then learns at once that the load balancer
                          died instead of at the next run: set it a little below the
-                         vrrp_script's interval (0.8 for interval 1)
+                         vrrp_script's interval (0.9 for interval 1), and the script's
+                         timeout above it (2), so a late end is not a failure
 
 Example keepalived.conf:
   vrrp_script lb_healthy {
-      script \"/usr/local/bin/vip_check --probe --process haproxy --port 8443 --haproxy-socket /run/haproxy/admin.sock\"
+      script \"/usr/local/bin/vip_check --probe --process haproxy --port 8443 --haproxy-socket /run/haproxy/admin.sock --watch 0.9\"
       interval 1
-      fall 2
+      timeout 2
+      fall 1
       rise 2
   }
 ";
