@@ -104,6 +104,7 @@ def test_static_pods_are_schema_valid_and_carry_the_config_checksum(lab, cluster
     assert lab.exec("node1", "test", "-e", "/etc/kubernetes/manifests/haproxy.yml", check=False).returncode == 1
 
 
+@pytest.mark.path_independent
 def test_a_failing_apiserver_is_routed_around_without_failed_requests(lab, cluster):
     lab.cmd("apiserver", "cp2", "fail")
     try:
@@ -158,18 +159,21 @@ def failover(lab, name, breaker, restore):
         assert wait_until(lambda: holders(lab) == ["lb1"], 30), f"lb1 did not take the VIP back: {holders(lab)}"
 
 
+@pytest.mark.path_independent
 def test_failover_when_haproxy_dies(lab, cluster):
     failover(lab, "haproxy killed on the VIP holder",
              lambda h: lab.exec(h, "kill", "-9", *pidof(lab, h, "haproxy")),
              lambda h: lab.exec(h, "service", "haproxy", "start"))
 
 
+@pytest.mark.path_independent
 def test_failover_when_keepalived_stops(lab, cluster):
     failover(lab, "keepalived stopped on the VIP holder",
              lambda h: lab.exec(h, "service", "keepalived", "stop"),
              lambda h: lab.exec(h, "service", "keepalived", "start"))
 
 
+@pytest.mark.path_independent
 def test_failover_when_the_whole_host_dies(lab, cluster):
     """A power cut (`lab crash`: the cable, then every process): lb2 notices the missing adverts."""
     def bring_back(host):

@@ -111,6 +111,7 @@ def acknowledged_present(lab, tag, rows):
     return acked - keys
 
 
+@pytest.mark.path_independent
 def test_writes_resume_after_the_leader_is_killed(lab, etcd):
     status = json.loads(etcdctl(lab, "cp1", "endpoint", "status", "-w", "json").stdout)
     leader_id = status[0]["Status"]["leader"]

@@ -13,7 +13,8 @@ import pytest
 
 from labtools import APISERVER_PORT, LAB_DIR, REPO, Lab, needs_teardown_rights, run, wait_until
 
-pytestmark = pytest.mark.lab
+# The lab itself: no kubeha module runs here.
+pytestmark = [pytest.mark.lab, pytest.mark.path_independent]
 
 LAB_NET = "10.199.0."
 
