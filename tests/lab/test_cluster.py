@@ -119,6 +119,7 @@ def test_a_failing_apiserver_is_routed_around_without_failed_requests(lab, clust
     assert "cp2" not in late and late, late
 
 
+@pytest.mark.path_independent
 def test_a_config_change_reloads_without_dropping_connections(lab, cluster):
     before = pidof(lab, "lb1", "haproxy")
     load = Load(lab, duration=25)
