@@ -11,7 +11,8 @@
 //!
 //! Signatures are exactly `p256`'s (RFC 6979 nonces, so the tests compare them byte for byte).
 //! The generic curve code is compiled here, in a crate the workspace builds at `opt-level = 3`,
-//! rather than in the binaries' `opt-level = "z"`.
+//! rather than in the binaries' `opt-level = "z"`; the entry points that do the arithmetic are
+//! never inlined, so link-time optimisation cannot move it into size-optimised callers either.
 
 mod comb;
 mod wnaf;
@@ -73,6 +74,7 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 /// A fresh key from the operating system's random source.
+#[inline(never)]
 pub fn generate() -> PrivateKey {
     PrivateKey::new(NonZeroScalar::random(&mut rand_core::OsRng))
 }
@@ -93,6 +95,7 @@ pub fn from_pkcs8_der(der: &[u8]) -> Result<Option<PrivateKey>, Error> {
 
 /// The key of a SEC1 `ECPrivateKey` (`-----BEGIN EC PRIVATE KEY-----`, and inside PKCS#8). A
 /// public key stored with it must be the one its secret gives.
+#[inline(never)]
 pub fn from_sec1_der(der: &[u8]) -> Result<PrivateKey, Error> {
     let key = EcPrivateKey::from_der(der).map_err(|_| Error("not a SEC1 EC private key"))?;
     if let Some(params) = &key.parameters {
@@ -141,6 +144,7 @@ pub fn public_key_sec1(key: &PrivateKey) -> Vec<u8> {
 /// An ECDSA-SHA256 signature of `message`, DER-encoded as X.509 carries it: what `p256`'s
 /// `SigningKey` signs (`ecdsa::hazmat::sign_prehashed` with the RFC 6979 nonce), with `k·G`
 /// from the comb.
+#[inline(never)]
 pub fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, Error> {
     // A SHA-256 digest is exactly as long as a P-256 scalar, so it is the field element as is
     // (ecdsa's `bits2field`).
@@ -165,6 +169,7 @@ pub fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// Checks a DER ECDSA-SHA256 `signature` of `message` with the SEC1-encoded public key (as
 /// `ecdsa::hazmat::verify_prehashed` does, with `u₁·G + u₂·Q` from [`wnaf`]).
+#[inline(never)]
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Error> {
     let q = PublicKey::from_sec1_bytes(public_key)
         .map_err(|_| Error("the public key is not a P-256 point"))?;
