@@ -127,7 +127,10 @@ impl FileSpec {
             Some(m) => (Some(m.mode() & 0o7777), Some(m.uid()), Some(m.gid())),
             None => (None, None, None),
         };
-        let mode = self.mode.or(cur_mode).unwrap_or(0o644 & !current_umask());
+        let mode = self
+            .mode
+            .or(cur_mode)
+            .unwrap_or_else(|| 0o644 & !current_umask());
         let uid = uid.or(cur_uid);
         let gid = gid.or(cur_gid);
         plan.set("mode", format!("{mode:04o}"));
