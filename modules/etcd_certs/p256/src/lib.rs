@@ -1,30 +1,21 @@
-//! P-256 keys and ECDSA-SHA256 signatures, fast, behind non-generic entry points.
+//! P-256 keys and ECDSA-SHA256 signatures behind non-generic entry points.
 //!
-//! `p256` does the arithmetic (field, scalars, point formulas); this crate decides how many
-//! multiplications a key or signature costs, because they are most of etcd_certs' work:
-//! - multiples of the generator (key generation, signing, the public key of a key read from a
-//!   file) use a precomputed comb, constant time and ~2.5 times faster (`comb`);
-//! - verification shares one doubling chain between its two multiplications and, since
-//!   everything it handles is public, uses variable-time Jacobian formulas: ~2.5 times faster
-//!   (`wnaf`, `jacobian`);
-//! - each is done once: a key keeps the public key computed when it was made or read (the file's
-//!   copy is checked against it), and is written with it.
-//!
-//! Signatures are exactly `p256`'s (RFC 6979 nonces, so the tests compare them byte for byte).
-//! The generic curve code is compiled here, in a crate the workspace builds at `opt-level = 3`,
-//! rather than in the binaries' `opt-level = "z"`; the entry points that do the arithmetic are
-//! never inlined, so link-time optimisation cannot move it into size-optimised callers either.
+//! All the arithmetic is `p256`'s own (key generation, RFC 6979 signing, verification): this
+//! crate writes no curve code. What it adds is where that code is compiled and how often it runs:
+//! - the generic curve code is compiled here, in a crate the workspace builds at `opt-level = 3`,
+//!   rather than in the binaries' `opt-level = "z"`; the entry points that do the arithmetic are
+//!   never inlined, so link-time optimisation cannot move it into size-optimised callers either;
+//! - each scalar multiplication is done once: a key keeps the public key computed when it was
+//!   made or read (the file's copy is checked against it), and is written with it; signing uses
+//!   the secret scalar directly instead of a `SigningKey`, which would compute the public key
+//!   again.
 
-mod comb;
-mod jacobian;
-mod wnaf;
-
-use p256::ecdsa::Signature;
-use p256::elliptic_curve::ops::{Invert, Reduce};
-use p256::elliptic_curve::point::AffineCoordinates;
+use ecdsa::hazmat::SignPrimitive;
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::elliptic_curve::{Curve, FieldBytesEncoding, PrimeField};
-use p256::{AffinePoint, FieldBytes, NistP256, NonZeroScalar, PublicKey, Scalar};
+use p256::elliptic_curve::PrimeField;
+use p256::{AffinePoint, FieldBytes, NonZeroScalar, PublicKey};
 use pkcs8::der::{Decode, Encode, SecretDocument};
 use pkcs8::{AlgorithmIdentifierRef, ObjectIdentifier, PrivateKeyInfo};
 use sec1::EcPrivateKey;
@@ -58,7 +49,9 @@ pub struct PrivateKey {
 impl PrivateKey {
     /// The key of `secret`; its public key is computed here, once.
     fn new(secret: NonZeroScalar) -> PrivateKey {
-        let public = comb::mul_by_generator(&secret).to_affine();
+        let public = PublicKey::from_secret_scalar(&secret)
+            .as_affine()
+            .to_owned();
         PrivateKey { secret, public }
     }
 }
@@ -143,55 +136,28 @@ pub fn public_key_sec1(key: &PrivateKey) -> Vec<u8> {
     key.public.to_encoded_point(false).as_bytes().to_vec()
 }
 
-/// An ECDSA-SHA256 signature of `message`, DER-encoded as X.509 carries it: what `p256`'s
-/// `SigningKey` signs (`ecdsa::hazmat::sign_prehashed` with the RFC 6979 nonce), with `k·G`
-/// from the comb.
+/// An ECDSA-SHA256 signature of `message`, DER-encoded as X.509 carries it: `p256`'s
+/// RFC 6979 signature of the SHA-256 digest, exactly what its `SigningKey` makes.
 #[inline(never)]
 pub fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, Error> {
-    // A SHA-256 digest is exactly as long as a P-256 scalar, so it is the field element as is
-    // (ecdsa's `bits2field`).
     let digest: FieldBytes = Sha256::digest(message);
-    let secret = Zeroizing::new(key.secret.to_repr());
-    let order = NistP256::ORDER.encode_field_bytes();
-    let nonce = Zeroizing::new(rfc6979::generate_k::<Sha256, _>(
-        &secret,
-        &order,
-        &digest,
-        &[],
-    ));
-    let k = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(*nonce))
-        .ok_or(Error("the RFC 6979 nonce is not a scalar"))?;
-    let z = <Scalar as Reduce<p256::U256>>::reduce_bytes(&digest);
-    let r_point = comb::mul_by_generator(&k).to_affine();
-    let r = <Scalar as Reduce<p256::U256>>::reduce_bytes(&r_point.x());
-    let s = *k.invert() * (z + r * *key.secret);
-    let signature = Signature::from_scalars(r, s).map_err(|_| Error("signing failed"))?;
+    let (signature, _) = key
+        .secret
+        .try_sign_prehashed_rfc6979::<Sha256>(&digest, &[])
+        .map_err(|_| Error("signing failed"))?;
     Ok(signature.to_der().as_bytes().to_vec())
 }
 
-/// Checks a DER ECDSA-SHA256 `signature` of `message` with the SEC1-encoded public key (as
-/// `ecdsa::hazmat::verify_prehashed` does, with `u₁·G + u₂·Q` from `wnaf`).
+/// Checks a DER ECDSA-SHA256 `signature` of `message` with the SEC1-encoded public key, with
+/// `p256`'s `VerifyingKey`.
 #[inline(never)]
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Error> {
-    let q = PublicKey::from_sec1_bytes(public_key)
-        .ok()
-        .and_then(|q| jacobian::Affine::from_point(q.as_affine()))
-        .ok_or(Error("the public key is not a P-256 point"))?;
+    let key = VerifyingKey::from_sec1_bytes(public_key)
+        .map_err(|_| Error("the public key is not a P-256 point"))?;
     let signature =
         Signature::from_der(signature).map_err(|_| Error("the signature is not DER ECDSA"))?;
-    let digest: FieldBytes = Sha256::digest(message);
-    let z = <Scalar as Reduce<p256::U256>>::reduce_bytes(&digest);
-    let (r, s) = signature.split_scalars();
-    let s_inv = *s.invert_vartime();
-    let u1 = z * s_inv;
-    let u2 = *r * s_inv;
-    // The identity (no x) never verifies: r is not zero.
-    let x = wnaf::lincomb_x_vartime(&u1, &u2, &q).ok_or(Error("the signature does not verify"))?;
-    if *r == <Scalar as Reduce<p256::U256>>::reduce_bytes(&x) {
-        Ok(())
-    } else {
-        Err(Error("the signature does not verify"))
-    }
+    key.verify(message, &signature)
+        .map_err(|_| Error("the signature does not verify"))
 }
 
 #[cfg(test)]
