@@ -4,10 +4,10 @@
 //! would invalidate every certificate). A CA certificate due for renewal is signed again with
 //! the same key and subject: every certificate it issued stays valid under the new one.
 
-use crate::files::write_now;
 use crate::inspect::{self, CertFile, Clock, KeyFile};
 use crate::pki::{self, CertFacts, PrivateKey, Usage};
 use crate::Settings;
+use kubeha_runtime::file::Batch;
 use kubeha_runtime::{Action, Diff, Failure, Plan};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -242,16 +242,14 @@ impl Action for MakeCa {
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
         let fail = |e: pki::Error| Failure::new(format!("making the CA: {e}"));
+        let mut files = Vec::new();
         let new_key;
         let key = match &self.key {
             Some(key) => key,
             None => {
                 new_key = PrivateKey::generate(self.settings.key_algorithm).map_err(fail)?;
                 let pem = new_key.to_pem().map_err(fail)?;
-                write_now(
-                    self.settings.file(&self.key_path, pem.as_bytes(), true),
-                    result,
-                )?;
+                files.push(self.settings.file(&self.key_path, pem.as_bytes(), true));
                 &new_key
             }
         };
@@ -266,10 +264,10 @@ impl Action for MakeCa {
         )
         .map_err(fail)?;
         let pem = pki::certificate_to_pem(&cert).map_err(fail)?;
-        write_now(
-            self.settings.file(&self.cert_path, pem.as_bytes(), false),
-            result,
-        )?;
+        // A new key and its certificate in one batch: the key's rename comes first, so a crash
+        // in between leaves a key without a certificate, which the next run signs one for.
+        files.push(self.settings.file(&self.cert_path, pem.as_bytes(), false));
+        Batch::write_now(files, result)?;
         result.insert("ca_cert".into(), pem.into());
         result.insert("ca".into(), ca_summary(&cert, clock));
         Ok(())

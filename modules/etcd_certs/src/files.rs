@@ -1,5 +1,5 @@
 //! The files this module writes: modes, owners, directories, and the few file operations the
-//! runtime's `FileSpec` does not cover (keys that exist only once applied, key promotion).
+//! runtime's `FileSpec` does not cover (removing a pending key).
 
 use crate::Settings;
 use kubeha_runtime::file::{self, FileSpec};
@@ -143,34 +143,6 @@ impl Action for EnsureDir {
                 .map_err(|e| Failure::io("chown", &self.path, e))?;
         }
         Ok(())
-    }
-}
-
-/// Writes a file planned at apply time (its content, such as a new key, does not exist before).
-pub fn write_now(spec: FileSpec, result: &mut Map<String, Value>) -> Result<(), Failure> {
-    let plan = spec.plan()?;
-    for action in &plan.actions {
-        action.apply(result)?;
-    }
-    Ok(())
-}
-
-/// Moves a pending key (`<key>.next`) over the key, just before its certificate is written.
-#[derive(Debug)]
-pub struct PromoteKey {
-    pub pending: PathBuf,
-    pub key: PathBuf,
-}
-
-impl Action for PromoteKey {
-    fn describe(&self) -> String {
-        format!("put the new key {} in place", self.key.display())
-    }
-
-    fn apply(&self, _result: &mut Map<String, Value>) -> Result<(), Failure> {
-        std::fs::rename(&self.pending, &self.key)
-            .map_err(|e| Failure::io("renaming the new key over", &self.key, e))?;
-        sync_parent(&self.key)
     }
 }
 

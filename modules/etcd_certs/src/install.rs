@@ -6,11 +6,12 @@
 //! or to the new key `request` left waiting (which is then moved into place just before the
 //! certificate). Every check passes before anything is written.
 
-use crate::files::{Deferred, PromoteKey};
+use crate::files::Deferred;
 use crate::inspect::{self, CertFile, KeyFile, Status};
 use crate::layout::Slot;
 use crate::pki::{self, CertFacts};
 use crate::{IssuedEntry, NodeParams, Settings};
+use kubeha_runtime::file::Batch;
 use kubeha_runtime::{Diff, Failure, Plan};
 use serde_json::{json, Value};
 use x509_cert::der::Encode;
@@ -59,12 +60,22 @@ pub fn plan(
     let dirs =
         crate::files::parents(std::iter::once(&ca_cert_path).chain(slots.iter().map(|s| &s.cert)));
 
+    // Attribute fixes in `writes`; new files and key promotions in one batch, so the whole
+    // install costs one fsync per directory (each file still replaced atomically).
     let mut writes = Plan::new();
+    let mut batch = Batch::new();
     let existing_ca = CertFile::read(&ca_cert_path)?;
     if same_certificate(&existing_ca, &ca) {
         writes.merge(settings.fix_attributes(&ca_cert_path, false)?);
     } else {
-        write_cert(settings, &mut writes, &ca_cert_path, &existing_ca, &ca)?;
+        write_cert(
+            settings,
+            &mut writes,
+            &mut batch,
+            &ca_cert_path,
+            &existing_ca,
+            &ca,
+        )?;
         changed.push("ca");
     }
 
@@ -85,12 +96,19 @@ pub fn plan(
             writes.merge(settings.fix_attributes(&slot.cert, false)?);
         } else {
             if promote {
-                writes.act(PromoteKey {
-                    pending: slot.pending_key(),
-                    key: slot.key.clone(),
-                });
+                // Just before its certificate, so the running etcd never sees the new key
+                // without it for longer than two renames.
+                let what = format!("put the new key {} in place", slot.key.display());
+                batch.rename(slot.pending_key(), slot.key.clone(), what);
             }
-            write_cert(settings, &mut writes, &slot.cert, &existing, &cert)?;
+            write_cert(
+                settings,
+                &mut writes,
+                &mut batch,
+                &slot.cert,
+                &existing,
+                &cert,
+            )?;
             changed.push(slot.name);
         }
         if let Some(reason) = clock.expiry_reason(CertFacts::of(&cert).not_after) {
@@ -105,6 +123,9 @@ pub fn plan(
         if !installed.iter().any(|(s, _)| s.name == slot.name) {
             writes.merge(settings.fix_attributes(&slot.cert, false)?);
         }
+    }
+    if !batch.is_empty() {
+        writes.act(batch);
     }
     if !writes.actions.is_empty() {
         plan.merge(settings.plan_dirs(&dirs)?);
@@ -222,16 +243,17 @@ fn same_certificate(existing: &CertFile, cert: &Certificate) -> bool {
     }
 }
 
-/// Plans writing `cert` to `path`, with a diff people can read.
+/// Plans writing `cert` to `path` in `batch`, with a diff people can read.
 fn write_cert(
     settings: &Settings,
     plan: &mut Plan,
+    batch: &mut Batch,
     path: &std::path::Path,
     existing: &CertFile,
     cert: &Certificate,
 ) -> Result<(), Failure> {
     let pem = pki::certificate_to_pem(cert)?;
-    let file_plan = settings.file(path, pem, false).plan()?;
+    let file_plan = batch.add(settings.file(path, pem, false))?;
     let before = match existing {
         CertFile::Present(old) => inspect::diff_text(Some(old)),
         CertFile::Unreadable(why) => format!("(unreadable: {why})\n"),

@@ -1,12 +1,13 @@
 //! Keys, certificate requests and certificates, with nothing about etcd in them.
 //!
-//! A thin layer over RustCrypto (`p256`, `rsa`, `x509-cert`): generate and read keys (PKCS#8,
-//! SEC1 and PKCS#1 PEM are read; PKCS#8 is written), build and sign CSRs and certificates from
-//! explicit parts, read them back, verify signatures. Only ECDSA P-256 and RSA keys with SHA-256
-//! signatures are made and verified (kubeadm, Go and openssl sign with SHA-256 by default).
+//! A thin layer over RustCrypto (`p256` through `etcd-certs-p256`, `rsa`, `x509-cert`): generate
+//! and read keys (PKCS#8, SEC1 and PKCS#1 PEM are read; PKCS#8 is written), build and sign CSRs
+//! and certificates from explicit parts, read them back, verify signatures. Only ECDSA P-256 and
+//! RSA keys with SHA-256 signatures are made and verified (kubeadm, Go and openssl sign with
+//! SHA-256 by default).
 
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, PrivateKeyInfo};
 use rsa::traits::PublicKeyParts;
 use sha1::Digest as _;
 use std::fmt;
@@ -16,8 +17,8 @@ use x509_cert::certificate::{TbsCertificate, Version};
 use x509_cert::der::asn1::{Any, BitString, GeneralizedTime, Ia5String, OctetString, UtcTime};
 use x509_cert::der::oid::db::{rfc4519, rfc5912};
 use x509_cert::der::oid::{AssociatedOid, ObjectIdentifier};
-use x509_cert::der::pem::LineEnding;
-use x509_cert::der::{Decode, DecodePem, Encode, EncodePem};
+use x509_cert::der::pem::{LineEnding, PemLabel};
+use x509_cert::der::{Decode, DecodePem, Encode, EncodePem, SecretDocument};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
@@ -61,8 +62,8 @@ error_from!(
     rsa::Error,
     rsa::pkcs8::Error,
     rsa::pkcs1::Error,
-    p256::elliptic_curve::Error,
-    p256::ecdsa::Error
+    rsa::signature::Error,
+    etcd_certs_p256::Error
 );
 
 impl From<Error> for kubeha_runtime::Failure {
@@ -120,7 +121,7 @@ impl KeyAlgorithm {
 
 /// A private key. Its text form is secret: it is only ever written to a 0600 file.
 pub enum PrivateKey {
-    P256(p256::ecdsa::SigningKey),
+    P256(etcd_certs_p256::PrivateKey),
     Rsa(Box<rsa::RsaPrivateKey>),
 }
 
@@ -134,9 +135,7 @@ impl PrivateKey {
     /// A fresh key from the operating system's random source.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<PrivateKey> {
         match algorithm.rsa_bits() {
-            None => Ok(PrivateKey::P256(p256::ecdsa::SigningKey::random(
-                &mut rand_core::OsRng,
-            ))),
+            None => Ok(PrivateKey::P256(etcd_certs_p256::generate())),
             Some(bits) => generate_rsa(bits).map(|k| PrivateKey::Rsa(Box::new(k))),
         }
     }
@@ -144,24 +143,26 @@ impl PrivateKey {
     /// Reads a PEM key: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1
     /// (`RSA PRIVATE KEY`), as kubeadm, openssl and cfssl write them.
     pub fn from_pem(text: &str) -> Result<PrivateKey> {
-        let label = x509_cert::der::pem::decode_label(text.trim_start().as_bytes())
+        let (label, der) = SecretDocument::from_pem(text.trim_start())
             .map_err(|_| Error("not a PEM private key".into()))?;
+        let der = der.as_bytes();
         match label {
-            "PRIVATE KEY" => {
-                if let Ok(key) = p256::SecretKey::from_pkcs8_pem(text) {
-                    return Ok(PrivateKey::P256(key.into()));
-                }
-                match rsa::RsaPrivateKey::from_pkcs8_pem(text) {
+            "PRIVATE KEY" => match etcd_certs_p256::from_pkcs8_der(der) {
+                Ok(Some(key)) => Ok(PrivateKey::P256(key)),
+                Ok(None) => match rsa::RsaPrivateKey::from_pkcs8_der(der) {
                     Ok(key) => Ok(PrivateKey::Rsa(Box::new(key))),
                     Err(_) => err("a PKCS#8 key that is neither ECDSA P-256 nor RSA"),
-                }
-            }
-            "EC PRIVATE KEY" => match p256::SecretKey::from_sec1_pem(text) {
-                Ok(key) => Ok(PrivateKey::P256(key.into())),
-                Err(_) => err("an EC key that is not on the P-256 curve"),
+                },
+                Err(e) => err(format!(
+                    "a PKCS#8 EC key that is not a valid P-256 key ({e})"
+                )),
+            },
+            "EC PRIVATE KEY" => match etcd_certs_p256::from_sec1_der(der) {
+                Ok(key) => Ok(PrivateKey::P256(key)),
+                Err(e) => err(format!("an EC key that is not a valid P-256 key ({e})")),
             },
             "RSA PRIVATE KEY" => Ok(PrivateKey::Rsa(Box::new(
-                rsa::RsaPrivateKey::from_pkcs1_pem(text)?,
+                rsa::RsaPrivateKey::from_pkcs1_der(der)?,
             ))),
             other => err(format!("a PEM block of type '{other}', not a private key")),
         }
@@ -170,7 +171,8 @@ impl PrivateKey {
     /// PKCS#8 PEM. Secret: goes to a 0600 file and nowhere else.
     pub fn to_pem(&self) -> Result<Zeroizing<String>> {
         Ok(match self {
-            PrivateKey::P256(key) => p256::SecretKey::from(key).to_pkcs8_pem(LineEnding::LF)?,
+            PrivateKey::P256(key) => etcd_certs_p256::to_pkcs8_der(key)?
+                .to_pem(PrivateKeyInfo::PEM_LABEL, LineEnding::LF)?,
             PrivateKey::Rsa(key) => key.to_pkcs8_pem(LineEnding::LF)?,
         })
     }
@@ -184,11 +186,19 @@ impl PrivateKey {
     }
 
     pub fn public_key_info(&self) -> Result<SubjectPublicKeyInfoOwned> {
-        let der = match self {
-            PrivateKey::P256(key) => key.verifying_key().to_public_key_der()?,
-            PrivateKey::Rsa(key) => key.to_public_key().to_public_key_der()?,
-        };
-        Ok(SubjectPublicKeyInfoOwned::from_der(der.as_bytes())?)
+        match self {
+            PrivateKey::P256(key) => Ok(SubjectPublicKeyInfoOwned {
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: rfc5912::ID_EC_PUBLIC_KEY,
+                    parameters: Some(Any::from(&rfc5912::SECP_256_R_1)),
+                },
+                subject_public_key: BitString::from_bytes(&etcd_certs_p256::public_key_sec1(key))?,
+            }),
+            PrivateKey::Rsa(key) => {
+                let der = key.to_public_key().to_public_key_der()?;
+                Ok(SubjectPublicKeyInfoOwned::from_der(der.as_bytes())?)
+            }
+        }
     }
 
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
@@ -205,12 +215,9 @@ impl PrivateKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<BitString> {
-        use p256::ecdsa::signature::{SignatureEncoding, Signer};
+        use rsa::signature::{SignatureEncoding, Signer};
         let bytes = match self {
-            PrivateKey::P256(key) => {
-                let signature: p256::ecdsa::Signature = key.try_sign(message)?;
-                signature.to_der().to_vec()
-            }
+            PrivateKey::P256(key) => etcd_certs_p256::sign(key, message)?,
             PrivateKey::Rsa(key) => {
                 let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.as_ref().clone());
                 signer.try_sign(message)?.to_vec()
@@ -294,20 +301,19 @@ pub fn verify(
     message: &[u8],
     signature: &BitString,
 ) -> Result<()> {
-    use p256::ecdsa::signature::Verifier;
     let Some(signature) = signature.as_bytes() else {
         return err("the signature is not a whole number of bytes");
     };
-    let bad = |_| Error("the signature does not verify".into());
     match algorithm.oid {
         rfc5912::ECDSA_WITH_SHA_256 => {
             if key_algorithm_name(spki) != KeyAlgorithm::EcdsaP256.name() {
                 return err("an ECDSA-with-SHA256 signature but the key is not ECDSA P-256");
             }
-            let key =
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())?;
-            let signature = p256::ecdsa::Signature::from_der(signature)?;
-            key.verify(message, &signature).map_err(bad)
+            Ok(etcd_certs_p256::verify(
+                spki.subject_public_key.raw_bytes(),
+                message,
+                signature,
+            )?)
         }
         rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
             verify_rsa::<sha2::Sha256>(spki, message, signature)
@@ -320,7 +326,7 @@ fn verify_rsa<D>(spki: &SubjectPublicKeyInfoOwned, message: &[u8], signature: &[
 where
     D: sha2::Digest + AssociatedOid,
 {
-    use p256::ecdsa::signature::Verifier;
+    use rsa::signature::Verifier;
     let key = rsa::pkcs1v15::VerifyingKey::<D>::new(rsa_public_key(spki)?);
     let signature = rsa::pkcs1v15::Signature::try_from(signature)?;
     key.verify(message, &signature)
@@ -834,6 +840,17 @@ mod tests {
             format!("{key:?}").ends_with("(ECDSA-P256)"),
             "Debug shows no key material"
         );
+    }
+
+    #[test]
+    fn p256_public_keys_are_the_usual_spki() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let der = key.public_key_info().unwrap().to_der().unwrap();
+        // SEQUENCE { SEQUENCE { id-ecPublicKey, secp256r1 }, BIT STRING (65-byte point) },
+        // as openssl, Go and p256 write it.
+        let prefix = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+        assert!(kubeha_runtime::file::hex(&der).starts_with(prefix));
+        assert_eq!(der.len(), 91);
     }
 
     #[test]

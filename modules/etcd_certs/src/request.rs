@@ -11,6 +11,7 @@ use crate::inspect::{self, CertFile, Inspection, KeyFile, Status};
 use crate::layout::Slot;
 use crate::pki::{self, PrivateKey, San};
 use crate::{NodeParams, RequestEntry, Settings};
+use kubeha_runtime::file::Batch;
 use kubeha_runtime::{Action, Diff, Failure, Plan};
 use serde_json::{json, Map, Value};
 use x509_cert::Certificate;
@@ -212,30 +213,50 @@ impl Action for MakeRequests {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        let mut entries = Vec::with_capacity(self.items.len());
+        let fail = |item: &Item, e: pki::Error| {
+            Failure::new(format!("making the request for {}: {e}", item.slot.name))
+        };
+        // Every new key first, written in one batch (one directory fsync, not one per key).
+        let mut keys = Vec::with_capacity(self.items.len());
+        let mut files = Vec::new();
         for item in &self.items {
-            let fail = |e: pki::Error| {
-                Failure::new(format!("making the request for {}: {e}", item.slot.name))
-            };
-            let new_key;
-            let key = match &item.key {
-                KeySource::Current(key) | KeySource::Pending(key) => key,
+            keys.push(match &item.key {
+                KeySource::Current(key) | KeySource::Pending(key) => Key::Kept(key),
                 KeySource::New => {
-                    new_key = PrivateKey::generate(self.settings.key_algorithm).map_err(fail)?;
-                    let pem = new_key.to_pem().map_err(fail)?;
-                    crate::files::write_now(
-                        self.settings
-                            .file(&item.slot.pending_key(), pem.as_bytes(), true),
-                        result,
-                    )?;
-                    &new_key
+                    let key = PrivateKey::generate(self.settings.key_algorithm)
+                        .map_err(|e| fail(item, e))?;
+                    let pem = key.to_pem().map_err(|e| fail(item, e))?;
+                    let pending = item.slot.pending_key();
+                    files.push(self.settings.file(&pending, pem.as_bytes(), true));
+                    Key::Made(key)
                 }
-            };
+            });
+        }
+        Batch::write_now(files, result)?;
+
+        let mut entries = Vec::with_capacity(self.items.len());
+        for (item, key) in self.items.iter().zip(&keys) {
+            let csr = pki::make_request(key.get(), &item.common_name, &item.sans);
             let mut entry = item.entry.clone();
-            entry.csr = Some(pki::make_request(key, &item.common_name, &item.sans).map_err(fail)?);
+            entry.csr = Some(csr.map_err(|e| fail(item, e))?);
             entries.push(entry);
         }
         result.insert("requests".into(), json!(entries));
         Ok(())
+    }
+}
+
+/// A request's key while the requests are made: read at plan time, or made now.
+enum Key<'a> {
+    Kept(&'a PrivateKey),
+    Made(PrivateKey),
+}
+
+impl Key<'_> {
+    fn get(&self) -> &PrivateKey {
+        match self {
+            Key::Kept(key) => key,
+            Key::Made(key) => key,
+        }
     }
 }
