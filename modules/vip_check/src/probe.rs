@@ -200,33 +200,8 @@ pub fn parse(args: &[OsString]) -> Result<Probe, String> {
                     format!("--backend must be IP:PORT (or [IPv6]:PORT), got '{text}'")
                 })?);
             }
-            "--timeout" => {
-                let text = value()?;
-                probe.timeout = text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|t| *t > 0.0 && *t <= 60.0)
-                    .map(Duration::from_secs_f64)
-                    .ok_or_else(|| {
-                        format!(
-                            "--timeout must be seconds, more than 0 and at most 60, got '{text}'"
-                        )
-                    })?;
-            }
-            "--watch" => {
-                let text = value()?;
-                probe.watch = Some(
-                    text.parse::<f64>()
-                        .ok()
-                        .filter(|t| *t > 0.0 && *t <= 60.0)
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| {
-                            format!(
-                                "--watch must be seconds, more than 0 and at most 60, got '{text}'"
-                            )
-                        })?,
-                );
-            }
+            "--timeout" => probe.timeout = seconds("--timeout", &value()?)?,
+            "--watch" => probe.watch = Some(seconds("--watch", &value()?)?),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -279,6 +254,17 @@ pub fn run(probe: Probe) -> Result<String, String> {
             checks::seconds(budget)
         )),
     }
+}
+
+/// A duration option's value: seconds, more than 0 and at most 60.
+fn seconds(option: &str, text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|t| *t > 0.0 && *t <= 60.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            format!("{option} must be seconds, more than 0 and at most 60, got '{text}'")
+        })
 }
 
 /// `--watch`: until `until`, every [`WATCH_POLL`], each watched process must still be alive.
