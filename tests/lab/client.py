@@ -121,7 +121,7 @@ def main():
 
     start = time.monotonic()
     results, threads = [], []
-    for n in range(int(args.duration / args.interval)):
+    for n in range(round(args.duration / args.interval)):
         due = start + n * args.interval
         time.sleep(max(0.0, due - time.monotonic()))
         entry = {"t": round(time.monotonic() - start, 3)}
