@@ -1,0 +1,127 @@
+"""roles/kubernetes/node on localhost: which load balancer files run, under kubespray's
+conditions and tags (`--tags`, `--skip-tags`, a tag on the role), with every path in a
+temporary directory. The lab tier runs the same role on real hosts through cluster.yml."""
+
+import json
+import subprocess
+
+import pytest
+
+from kubeha_test import REPO, VENV_BIN, ansible_env, require_built_modules
+
+INVENTORY = """\
+[kube_control_plane]
+cp1 ansible_host=192.0.2.11
+cp2 ansible_host=192.0.2.12
+
+[kube_node]
+localhost ansible_connection=local ip=127.0.0.1
+
+[k8s_cluster:children]
+kube_control_plane
+kube_node
+
+# keepalived's hosts: this one and a peer the play never reaches
+[lb]
+localhost
+cp1
+"""
+
+PLAY = """\
+- name: Node load balancer
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: kubernetes/node
+      tags: node
+"""
+
+
+@pytest.fixture
+def node(tmp_path):
+    require_built_modules()
+    (tmp_path / "inventory.ini").write_text(INVENTORY)
+    (tmp_path / "play.yml").write_text(PLAY)
+
+    def run(*args, lb="haproxy", vip=""):
+        paths = {f"{d}_config_dir": str(tmp_path / d) for d in ("haproxy", "nginx", "keepalived")}
+        extra = {
+            **paths,
+            "kube_manifest_dir": str(tmp_path / "manifests"),
+            "loadbalancer_apiserver_type": lb,
+            "loadbalancer_config_validate": False,
+            "k8s_lb_vip": vip,
+            "keepalived_group": "lb",
+            "keepalived_interface": "lo",   # the VIP is on loopback: nothing leaves the host
+            "kubeha_fastpath_cache": str(tmp_path / "fastpath-cache"),
+        }
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory.ini"),
+                str(tmp_path / "play.yml"), "-e", json.dumps(extra), *args]
+        env = ansible_env(ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
+                          ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+                          ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote-tmp"))
+        proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    def written():
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/*")
+                      if p.parent.name in ("haproxy", "nginx", "keepalived", "manifests")
+                      and not p.name.startswith(".") and "~" not in p.name)
+
+    run.written = written
+    run.dir = tmp_path
+    return run
+
+
+HAPROXY = ["haproxy/haproxy.cfg", "manifests/haproxy.yml"]
+NGINX = ["manifests/nginx-proxy.yml", "nginx/nginx.conf"]
+
+
+def test_the_configured_variant_runs_and_others_do_not(node):
+    out = node()
+    assert node.written() == HAPROXY
+    cfg = (node.dir / "haproxy" / "haproxy.cfg").read_text()
+    assert "192.0.2.11:6443" in cfg and "192.0.2.12:6443" in cfg
+    assert "Nginx-proxy |" not in out and "Keepalived |" not in out
+
+
+def test_switching_variant_removes_the_other_pod(node):
+    node()
+    node(lb="nginx")
+    assert node.written() == ["haproxy/haproxy.cfg", *NGINX]
+
+
+@pytest.mark.parametrize("args, files", [
+    (["--tags", "haproxy"], HAPROXY),
+    (["--tags", "node"], HAPROXY),          # kubespray tags the whole role `node`
+    (["--tags", "nginx"], []),
+    (["--skip-tags", "haproxy"], []),
+    (["--tags", "keepalived"], []),
+])
+def test_tags_select_the_files_as_in_kubespray(node, args, files):
+    node(*args)
+    assert node.written() == files
+
+
+KEEPALIVED = ["keepalived/keepalived.conf", "keepalived/vip_check", "manifests/keepalived.yml"]
+VIP = "127.0.0.100/8"
+
+
+def test_keepalived_where_a_vip_is_set_even_on_a_fresh_host(node):
+    # No keepalived package on a node: the config module makes keepalived_config_dir before
+    # the probe is copied into it.
+    node(vip=VIP)
+    assert node.written() == sorted(HAPROXY + KEEPALIVED)
+    assert "192.0.2.11" in (node.dir / "keepalived" / "keepalived.conf").read_text()
+
+
+@pytest.mark.parametrize("args, files", [
+    (["--tags", "keepalived"], KEEPALIVED),
+    (["--skip-tags", "keepalived"], HAPROXY),
+    (["--tags", "haproxy"], HAPROXY),
+    (["--skip-tags", "haproxy"], KEEPALIVED),
+])
+def test_keepalived_follows_its_own_tag(node, args, files):
+    node(*args, vip=VIP)
+    assert node.written() == sorted(files)
