@@ -15,7 +15,7 @@
 pub mod k8s;
 pub mod yaml;
 
-use kubeha_runtime::{check, file, Context, Default, Failure, Module, Opt, Plan};
+use kubeha_runtime::{check, file, Context, Default, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -125,6 +125,7 @@ impl Module for StaticPod {
             .default(Default::Str("present")),
         Opt::path("manifest_dir").default(Default::Str("/etc/kubernetes/manifests")),
         Opt::str("file_name"),
+        Opt::list("replaces", Kind::Str).default(Default::Json("[]")),
         Opt::str("namespace").default(Default::Str("kube-system")),
         Opt::str("image"),
         Opt::str("image_pull_policy")
@@ -150,19 +151,33 @@ impl Module for StaticPod {
     fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
         let dest = manifest_path(&params)?;
         let name = pod_name(&params)?;
+        let replaced = replaced_paths(&params)?;
         let mut plan = if params.state == "absent" {
             // No backup option: the kubelet runs every file in its manifest directory that does
             // not start with a dot, a backup included.
             file::plan_absent(&dest, false)?
         } else {
             let content = render(&params)?;
+            // The pods this one replaces go first, as kubespray removes them first: both bind
+            // the same port on the host network, so the new one could not start beside them.
+            let mut plan = Plan::new();
+            let mut removed = Vec::new();
+            for path in &replaced {
+                let remove = file::plan_absent(path, false)?;
+                if remove.changed() {
+                    removed.push(path.to_string_lossy().into_owned());
+                }
+                plan.merge(remove);
+            }
             // The runtime writes through `.<name>.*` temp files, which the kubelet ignores.
             let mut spec = file::FileSpec::new(dest, content);
             spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
             spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
             spec.owner = params.owner;
             spec.group = params.group;
-            spec.plan()?
+            plan.merge(spec.plan()?);
+            plan.set("removed", removed);
+            plan
         };
         plan.set("name", name);
         plan.set("state", params.state);
@@ -179,6 +194,7 @@ pub struct Params {
     pub state: String,
     pub manifest_dir: String,
     pub file_name: Option<String>,
+    pub replaces: Vec<String>,
     pub namespace: String,
     pub image: Option<String>,
     pub image_pull_policy: String,
@@ -219,12 +235,7 @@ pub fn manifest_path(p: &Params) -> Result<PathBuf, Failure> {
         Some(f) => f.clone(),
         None => format!("{}.yml", pod_name(p)?),
     };
-    // The kubelet skips dot files; a path would escape the manifest directory.
-    if file_name.is_empty() || file_name.starts_with('.') || file_name.contains('/') {
-        return Err(Failure::new(format!(
-            "option 'file_name' must be a file name (no '/', not starting with '.'), got '{file_name}'"
-        )));
-    }
+    manifest_file("file_name", &file_name)?;
     if !p.manifest_dir.starts_with('/') {
         return Err(Failure::new(format!(
             "option 'manifest_dir' must be an absolute path, got '{}'",
@@ -232,6 +243,39 @@ pub fn manifest_path(p: &Params) -> Result<PathBuf, Failure> {
         )));
     }
     Ok(Path::new(&p.manifest_dir).join(file_name))
+}
+
+/// The manifests `replaces` names, in `manifest_dir`: other files than this pod's own.
+pub fn replaced_paths(p: &Params) -> Result<Vec<PathBuf>, Failure> {
+    if p.state == "absent" && !p.replaces.is_empty() {
+        return Err(Failure::new(
+            "option 'replaces' is only used with state: present",
+        ));
+    }
+    let own = manifest_path(p)?;
+    p.replaces
+        .iter()
+        .map(|name| {
+            manifest_file("replaces", name)?;
+            let path = Path::new(&p.manifest_dir).join(name);
+            if path == own {
+                return Err(Failure::new(format!(
+                    "option 'replaces' names this pod's own manifest '{name}'"
+                )));
+            }
+            Ok(path)
+        })
+        .collect()
+}
+
+/// A manifest's file name: the kubelet skips dot files; a path would escape the directory.
+fn manifest_file(option: &str, name: &str) -> Result<(), Failure> {
+    if name.is_empty() || name.starts_with('.') || name.contains('/') {
+        return Err(Failure::new(format!(
+            "option '{option}' must be a file name (no '/', not starting with '.'), got '{name}'"
+        )));
+    }
+    Ok(())
 }
 
 /// The manifest text: a header comment and the pod as YAML.

@@ -189,6 +189,46 @@ fn absent_removes_the_manifest_once() {
 }
 
 #[test]
+fn replaces_removes_the_other_pod_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    let nginx =
+        json!({"preset": "nginx-proxy", "manifest_dir": manifests, "config_checksum": SUM_A});
+    run(dir.path(), nginx);
+    assert_eq!(listing(&manifests), ["nginx-proxy.yml"]);
+    let switch = json!({"replaces": ["nginx-proxy.yml"], "_ansible_diff": true});
+
+    // Check mode: both changes reported and diffed, nothing touched.
+    let mut check = switch.clone();
+    check["_ansible_check_mode"] = json!(true);
+    let r = run(dir.path(), task(&manifests, check));
+    assert_eq!(r.answer["changed"], json!(true), "{}", r.stdout);
+    let removed = manifests.join("nginx-proxy.yml");
+    assert_eq!(r.answer["removed"], json!([removed]));
+    assert_eq!(r.answer["diff"][0]["before_header"], json!(removed));
+    assert_eq!(r.answer["diff"][0]["after_header"], json!("(absent)"));
+    assert_eq!(
+        r.answer["diff"][1]["after_header"],
+        json!(manifests.join("haproxy.yml"))
+    );
+    assert_eq!(listing(&manifests), ["nginx-proxy.yml"]);
+
+    let r = run(dir.path(), task(&manifests, switch.clone()));
+    assert_eq!(r.answer["changed"], json!(true), "{}", r.stdout);
+    assert_eq!(r.answer["removed"], json!([removed]));
+    assert_eq!(r.answer["dest"], json!(manifests.join("haproxy.yml")));
+    assert_eq!(
+        listing(&manifests),
+        ["haproxy.yml"],
+        "no backup of the removed pod"
+    );
+
+    let again = run(dir.path(), task(&manifests, switch));
+    assert_eq!(again.answer["changed"], json!(false), "{}", again.stdout);
+    assert_eq!(again.answer["removed"], json!([]));
+}
+
+#[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let manifests = dir.path().join("manifests");

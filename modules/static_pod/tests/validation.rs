@@ -4,12 +4,15 @@
 
 use kubeha_runtime::testing::params;
 use serde_json::{json, Value};
-use static_pod::{manifest_path, render, StaticPod};
+use static_pod::{manifest_path, render, replaced_paths, StaticPod};
 
 fn error(options: Value) -> String {
     match params::<StaticPod>(options.clone()) {
         Err(e) => e.msg,
-        Ok(p) => match manifest_path(&p).and_then(|_| render(&p)) {
+        Ok(p) => match manifest_path(&p)
+            .and_then(|_| replaced_paths(&p))
+            .and_then(|_| render(&p))
+        {
             Err(e) => e.msg,
             Ok(_) => format!("accepted: {options}"),
         },
@@ -36,6 +39,10 @@ fn bad_values_are_named() {
         (with("namespace", json!("kube.system")), "option 'namespace' must be a DNS-1123 label"),
         (with("file_name", json!("../etc/passwd")), "option 'file_name' must be a file name (no '/', not starting with '.')"),
         (with("file_name", json!(".haproxy.yml")), "option 'file_name' must be a file name"),
+        (with("replaces", json!(["../nginx-proxy.yml"])), "option 'replaces' must be a file name (no '/', not starting with '.'), got '../nginx-proxy.yml'"),
+        (with("replaces", json!(["haproxy.yml"])), "option 'replaces' names this pod's own manifest 'haproxy.yml'"),
+        (json!({"preset": "haproxy", "state": "absent", "replaces": ["nginx-proxy.yml"]}), "option 'replaces' is only used with state: present"),
+        (with("replaces", json!("nginx-proxy.yml,")), "option 'replaces' must be a file name"),
         (with("manifest_dir", json!("manifests")), "option 'manifest_dir' must be an absolute path"),
         (with("healthcheck_port", json!(0)), "option 'healthcheck_port' must be a port (1-65535), got 0"),
         (with("healthcheck_port", json!("http")), "option 'healthcheck_port' (in static_pod) expects an integer"),
