@@ -436,14 +436,21 @@ fn probe_haproxy_backends_through_the_stats_socket() {
         "kube_api_backend",
     ];
     let up = || probe(&[], &args).0 == 0;
+    // haproxy counts a server as up until its first check fails (within `inter`, later on a
+    // loaded machine): wait for haproxy to report it down, then it must stay down.
+    let down = || {
+        probe(&[], &args)
+            .1
+            .contains("no server takes traffic in backend kube_api_backend (0/1 up)")
+    };
     assert!(
-        !common::wait_until(Duration::from_secs(2), up),
-        "no backend is up yet"
+        common::wait_until(Duration::from_secs(10), down),
+        "{}",
+        probe(&[], &args).1
     );
-    let (_, line) = probe(&[], &args);
     assert!(
-        line.contains("no server takes traffic in backend kube_api_backend (0/1 up)"),
-        "{line}"
+        !common::wait_until(Duration::from_secs(1), up),
+        "the backend stays down while nothing listens on its port"
     );
 
     let backend = TcpListener::bind(("127.0.0.1", back)).unwrap();
