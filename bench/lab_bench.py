@@ -13,7 +13,8 @@ round by round (so both see the same machine load) and reports medians and the m
 2. The whole node load balancer role: ours (roles/kubernetes/node, haproxy variant) against
    bench/reference (the same role written the kubespray way with builtin modules); the resulting
    files are compared byte for byte. An empty play on the same hosts runs in the same rounds, so
-   the ratio is also given above ansible-playbook's own start-up, which both sides pay.
+   the ratio is also given above ansible-playbook's own start-up, which both sides pay, and a
+   play of as many `debug` tasks as our role has task rounds shows Ansible's own floor for it.
 3. Module execution alone on a host: haproxy_config (steady state) against a no-op static binary.
 4. Bytes on the wire per host per run (the controller's interface counters).
 5. cluster.yml wall time on 3 hosts against 9 hosts.
@@ -166,6 +167,11 @@ def bench_per_task(args, tmp, results):
 
 # --- 2. the whole node load balancer role ------------------------------------------------------
 
+# Task rounds of our role on the haproxy variant: the argument spec validation Ansible inserts,
+# the include, and haproxy.yml's two tasks.
+ROLE_TASK_ROUNDS = 4
+
+
 def bench_role(args, tmp, results):
     ours = Path(tmp).relative_to(REPO) / "role-ours.yml"
     (REPO / ours).write_text(json.dumps([{"name": "Node load balancer, kubeha", "hosts": "k8s_cluster",
@@ -176,6 +182,13 @@ def bench_role(args, tmp, results):
     empty = Path(tmp).relative_to(REPO) / "role-empty.yml"
     (REPO / empty).write_text(json.dumps([{"name": "Nothing, the same hosts", "hosts": "k8s_cluster",
                                            "gather_facts": False, "tasks": []}], indent=1))
+    # Ansible's own floor for our role: as many task rounds as it has (argument spec validation,
+    # the include, two tasks), each a `debug` that does no work on any host.
+    floor = Path(tmp).relative_to(REPO) / "role-floor.yml"
+    (REPO / floor).write_text(json.dumps([{"name": "Four task rounds that do nothing", "hosts": "k8s_cluster",
+                                           "gather_facts": False,
+                                           "tasks": [{"name": f"Round {i}", "ansible.builtin.debug": {"msg": i}}
+                                                     for i in range(1, ROLE_TASK_ROUNDS + 1)]}], indent=1))
     files = ["/etc/haproxy/haproxy.cfg", "/etc/kubernetes/manifests/haproxy.yml"]
     reset = "rm -rf /etc/haproxy/haproxy.cfg* /etc/kubernetes/manifests/haproxy.yml* /etc/kubernetes/manifests/nginx-proxy.yml"
 
@@ -193,8 +206,9 @@ def bench_role(args, tmp, results):
     playbook(reference.relative_to(REPO))
     ref_files = content()
     equal = ours_files == ref_files and all(ours_files.values())
-    runs = {"ours": [], "ours-standard": [], "reference": [], "empty": []}
-    books = {"ours": ours, "ours-standard": ours, "reference": reference.relative_to(REPO), "empty": empty}
+    runs = {"ours": [], "ours-standard": [], "reference": [], "empty": [], "floor": []}
+    books = {"ours": ours, "ours-standard": ours, "reference": reference.relative_to(REPO), "empty": empty,
+             "floor": floor}
     bytes_per_run = {}
     for r in range(args.rounds):
         order = list(runs) if r % 2 == 0 else list(reversed(runs))
@@ -210,6 +224,7 @@ def bench_role(args, tmp, results):
         "ours_standard_s": round(statistics.median(runs["ours-standard"]), 2),
         "reference_s": round(statistics.median(runs["reference"]), 2),
         "empty_play_s": round(statistics.median(runs["empty"]), 2),
+        f"floor_{ROLE_TASK_ROUNDS}_debug_tasks_s": round(statistics.median(runs["floor"]), 2),
         "ratio": round(statistics.median(o / b for o, b in zip(runs["ours"], runs["reference"])), 3),
         # Both sides less the empty play of the same round: what the roles themselves cost.
         "ratio_above_startup": round(statistics.median(
