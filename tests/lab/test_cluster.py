@@ -89,6 +89,54 @@ def test_exactly_one_lb_holds_the_vip_and_it_serves_every_apiserver(lab, cluster
     assert served == set(lab.control_plane)
 
 
+SETTLE_TASK = "TASK [kubeha_lb : Apiserver LB | Let the VRRP election settle]"
+
+
+def test_a_vip_still_moving_is_looked_at_again_once_the_election_settles(lab, cluster):
+    """A second holder at the first look (a handover caught between two hosts' answers) is not a
+    split brain if it is gone once the election has had time to finish: the play passes."""
+    assert holders(lab) == ["lb1"]
+    lab.exec("lb2", "ip", "addr", "add", f"{VIP}/24", "dev", "eth0")
+    proc = subprocess.Popen(
+        [str(REPO / "tests" / "lab" / "lab"), "ctl", "ansible-playbook", "-i", lab.inventory.relative_to(REPO),
+         "cluster.yml", "--tags", "apiserver-lb"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=lab.env)
+    output = []
+    try:
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith(SETTLE_TASK):
+                # The first look has seen two holders; the handover ends during the wait.
+                lab.exec("lb2", "ip", "addr", "del", f"{VIP}/24", "dev", "eth0")
+        proc.wait(timeout=300)
+    finally:
+        lab.exec("lb2", "ip", "addr", "del", f"{VIP}/24", "dev", "eth0", check=False)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(output)
+    assert proc.returncode == 0, text[-6000:]
+    assert SETTLE_TASK in text and "lb1 holds 10.199.0.100/24" in text, text[-3000:]
+
+
+def test_a_split_brain_that_outlasts_an_election_fails_the_play(lab, cluster):
+    """Two holders at both looks fail the play after the settle wait, naming both hosts. Once
+    the second holder is gone the play passes again, without waiting (one holder at first look)."""
+    assert holders(lab) == ["lb1"]
+    lab.exec("lb2", "ip", "addr", "add", f"{VIP}/24", "dev", "eth0")
+    try:
+        proc, recap = playbook(lab, "cluster.yml", "--tags", "apiserver-lb")
+    finally:
+        lab.exec("lb2", "ip", "addr", "del", f"{VIP}/24", "dev", "eth0", check=False)
+    assert proc.returncode != 0
+    assert SETTLE_TASK in proc.stdout
+    assert "Split brain: lb1, lb2 all hold the VIP (10.199.0.100/24)" in proc.stdout, proc.stdout[-3000:]
+    proc, recap = playbook(lab, "cluster.yml", "--tags", "apiserver-lb")
+    converged(proc, recap)
+    assert SETTLE_TASK not in proc.stdout, "a healthy pair has nothing to wait for"
+    assert holders(lab) == ["lb1"]
+
+
 def test_static_pods_are_schema_valid_and_carry_the_config_checksum(lab, cluster):
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     import yaml
