@@ -11,10 +11,13 @@ round by round (so both see the same machine load) and reports medians and the m
    static pod: template), in steady state (nothing to change: what every rerun costs) and from
    scratch. Ours on the fast path and on Ansible's standard path.
 2. The whole node load balancer role: ours (roles/kubernetes/node, haproxy variant) against
-   bench/reference (the same role written the kubespray way with builtin modules); the resulting
-   files are compared byte for byte. An empty play on the same hosts runs in the same rounds, so
-   the ratio is also given above ansible-playbook's own start-up, which both sides pay, and a
-   play of as many `debug` tasks as our role has task rounds shows Ansible's own floor for it.
+   bench/reference/node-lb.yml (the same role written the kubespray way with builtin modules:
+   kubespray's structure, each variant's file imported under its condition) and against
+   bench/reference/haproxy-steps.yml (the haproxy variant's five steps alone). What each writes is
+   compared byte for byte, for the haproxy and the nginx variant. An empty play on the same hosts
+   runs in the same rounds, so the ratio is also given above ansible-playbook's own start-up,
+   which both sides pay, and a play of as many `debug` tasks as our role has task rounds shows
+   Ansible's own floor for it.
 3. Module execution alone on a host: haproxy_config (steady state) against a no-op static binary.
 4. Bytes on the wire per host per run (the controller's interface counters).
 5. cluster.yml wall time on 3 hosts against 9 hosts.
@@ -175,10 +178,12 @@ ROLE_TASK_ROUNDS = 4
 def bench_role(args, tmp, results):
     ours = Path(tmp).relative_to(REPO) / "role-ours.yml"
     (REPO / ours).write_text(json.dumps([{"name": "Node load balancer, kubeha", "hosts": "k8s_cluster",
-                                      "gather_facts": False,
-                                      "vars": {"loadbalancer_apiserver_type": "haproxy", "k8s_lb_vip": ""},
+                                      "gather_facts": False, "vars": {"k8s_lb_vip": ""},
                                       "roles": [{"role": "kubernetes/node"}]}], indent=1))
+    # kubespray's node role structure: both variants' files imported under their conditions.
     reference = BENCH / "reference" / "node-lb.yml"
+    # The five haproxy steps alone on the hosts that need them: no other variant to skip.
+    steps = BENCH / "reference" / "haproxy-steps.yml"
     empty = Path(tmp).relative_to(REPO) / "role-empty.yml"
     (REPO / empty).write_text(json.dumps([{"name": "Nothing, the same hosts", "hosts": "k8s_cluster",
                                            "gather_facts": False, "tasks": []}], indent=1))
@@ -189,51 +194,72 @@ def bench_role(args, tmp, results):
                                            "gather_facts": False,
                                            "tasks": [{"name": f"Round {i}", "ansible.builtin.debug": {"msg": i}}
                                                      for i in range(1, ROLE_TASK_ROUNDS + 1)]}], indent=1))
-    files = ["/etc/haproxy/haproxy.cfg", "/etc/kubernetes/manifests/haproxy.yml"]
-    reset = "rm -rf /etc/haproxy/haproxy.cfg* /etc/kubernetes/manifests/haproxy.yml* /etc/kubernetes/manifests/nginx-proxy.yml"
+    files = {"haproxy": ["/etc/haproxy/haproxy.cfg", "/etc/kubernetes/manifests/haproxy.yml"],
+             "nginx": ["/etc/nginx/nginx.conf", "/etc/kubernetes/manifests/nginx-proxy.yml"]}
+    reset = ("rm -rf /etc/haproxy/haproxy.cfg* /etc/kubernetes/manifests/haproxy.yml* /etc/nginx/nginx.conf* "
+             "/etc/kubernetes/manifests/nginx-proxy.yml*")
+
+    def variant(name):
+        return ["-e", f"loadbalancer_apiserver_type={name}"]
 
     def clean():
         lab("ctl", "ansible", "-i", INVENTORY.relative_to(REPO), "k8s_cluster", "-m", "ansible.builtin.shell",
             "-a", reset)
 
-    def content():
-        return {f: lab("exec", "node1", "cat", f, check=False).stdout for f in files}
+    def written(book, name):
+        """The files one side writes for variant `name` on node1, from a clean start."""
+        clean()
+        playbook(book, *variant(name))
+        return {f: lab("exec", "node1", "cat", f, check=False).stdout for f in files[name]}
 
-    clean()
-    playbook(ours)
-    ours_files = content()
-    clean()
-    playbook(reference.relative_to(REPO))
-    ref_files = content()
-    equal = ours_files == ref_files and all(ours_files.values())
-    runs = {"ours": [], "ours-standard": [], "reference": [], "empty": [], "floor": []}
-    books = {"ours": ours, "ours-standard": ours, "reference": reference.relative_to(REPO), "empty": empty,
-             "floor": floor}
+    # Both variants, so the reference is known to do what our role does; haproxy last, so the
+    # timed rounds below start from its files (steady state: nothing left to change).
+    equal = {}
+    for name, books in (("nginx", [ours, reference.relative_to(REPO)]),
+                        ("haproxy", [ours, reference.relative_to(REPO), steps.relative_to(REPO)])):
+        outputs = [written(book, name) for book in books]
+        equal[name] = all(out == outputs[0] for out in outputs) and all(outputs[0].values())
+        if not equal[name]:
+            results.setdefault("role", {})[f"difference_{name}"] = {
+                f: [out[f][:200] for out in outputs] for f in files[name]
+                if any(out[f] != outputs[0][f] for out in outputs)}
+    runs = {"ours": [], "ours-standard": [], "reference": [], "steps": [], "empty": [], "floor": []}
+    books = {"ours": ours, "ours-standard": ours, "reference": reference.relative_to(REPO),
+             "steps": steps.relative_to(REPO), "empty": empty, "floor": floor}
     bytes_per_run = {}
     for r in range(args.rounds):
         order = list(runs) if r % 2 == 0 else list(reversed(runs))
         for side in order:
             book = books[side]
             before = ctl_bytes()
-            runs[side].append(playbook(book, fastpath=side == "ours"))
+            runs[side].append(playbook(book, *variant("haproxy"), fastpath=side == "ours"))
             bytes_per_run.setdefault(side, ctl_bytes() - before)
     hosts = 4   # k8s_cluster: cp1..cp3 and node1
-    results["role"] = {
-        "files_equal": equal,
+
+    def ratio(ours_runs, theirs_runs):
+        return round(statistics.median(o / b for o, b in zip(ours_runs, theirs_runs)), 3)
+
+    def above_startup(ours_runs, theirs_runs):
+        return round(statistics.median((o - e) / (b - e) for o, b, e in zip(ours_runs, theirs_runs,
+                                                                             runs["empty"])), 3)
+
+    results.setdefault("role", {}).update({
+        "files_equal": all(equal.values()),
+        "files_equal_by_variant": equal,
         "ours_fastpath_s": round(statistics.median(runs["ours"]), 2),
         "ours_standard_s": round(statistics.median(runs["ours-standard"]), 2),
         "reference_s": round(statistics.median(runs["reference"]), 2),
+        "reference_haproxy_steps_only_s": round(statistics.median(runs["steps"]), 2),
         "empty_play_s": round(statistics.median(runs["empty"]), 2),
         f"floor_{ROLE_TASK_ROUNDS}_debug_tasks_s": round(statistics.median(runs["floor"]), 2),
-        "ratio": round(statistics.median(o / b for o, b in zip(runs["ours"], runs["reference"])), 3),
+        "ratio": ratio(runs["ours"], runs["reference"]),
+        "ratio_vs_haproxy_steps_only": ratio(runs["ours"], runs["steps"]),
         # Both sides less the empty play of the same round: what the roles themselves cost.
-        "ratio_above_startup": round(statistics.median(
-            (o - e) / (b - e) for o, b, e in zip(runs["ours"], runs["reference"], runs["empty"])), 3),
+        "ratio_above_startup": above_startup(runs["ours"], runs["reference"]),
+        "ratio_above_startup_vs_haproxy_steps_only": above_startup(runs["ours"], runs["steps"]),
         "bytes_per_host_per_run": {k: v // hosts for k, v in bytes_per_run.items()},
-    }
-    if not equal:
-        results["role"]["difference"] = {f: [ours_files[f][:200], ref_files[f][:200]] for f in files
-                                         if ours_files[f] != ref_files[f]}
+        "rounds": args.rounds,
+    })
 
 
 # --- 3. module execution alone -----------------------------------------------------------------
