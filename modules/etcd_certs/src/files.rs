@@ -3,6 +3,7 @@
 
 use crate::Settings;
 use kubeha_runtime::file::{self, FileSpec};
+use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{Action, Diff, Failure, Plan};
 use serde_json::{Map, Value};
 use std::os::unix::fs::MetadataExt;
@@ -17,7 +18,7 @@ impl Settings {
     /// The wanted state of a key or certificate file.
     pub fn file(&self, path: &Path, content: impl Into<Vec<u8>>, secret: bool) -> FileSpec {
         let mut spec = FileSpec::new(path, content);
-        spec.mode = Some(if secret { KEY_MODE } else { CERT_MODE });
+        spec.mode = Some(Mode::Bits(if secret { KEY_MODE } else { CERT_MODE }));
         spec.owner = self.owner.clone();
         spec.group = self.group.clone();
         spec.dir_mode = self.layout.dir_mode();

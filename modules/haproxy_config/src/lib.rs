@@ -11,6 +11,7 @@
 //! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) so a static pod
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
+use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +32,10 @@ impl Module for HaproxyConfig {
     const NAME: &'static str = "haproxy_config";
     const SPEC: &'static [Opt] = &[
         Opt::path("dest").default(Default::Str("/etc/haproxy/haproxy.cfg")),
-        Opt::str("mode").default(Default::Str("0640")),
+        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::str("dir_mode").default(Default::Str("0755")),
+        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
         Opt::bool("backup").default(Default::Bool(false)),
         Opt::bool("validate").default(Default::Bool(true)),
         Opt::str("haproxy_path").default(Default::Str("haproxy")),
@@ -81,8 +82,8 @@ impl Module for HaproxyConfig {
     fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
         let content = render(&params)?;
         let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
-        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.mode = Some(Mode::parse("mode", &params.mode)?);
+        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
         spec.owner = params.owner;
         spec.group = params.group;
         spec.backup = params.backup;
@@ -115,10 +116,11 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub dest: String,
-    pub mode: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: serde_json::Value,
     pub owner: Option<String>,
     pub group: Option<String>,
-    pub dir_mode: String,
+    pub dir_mode: serde_json::Value,
     pub backup: bool,
     pub validate: bool,
     pub haproxy_path: String,

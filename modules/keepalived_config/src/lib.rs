@@ -12,6 +12,7 @@
 mod config;
 pub mod net;
 
+use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{file, template, tool, Context, Default, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 
@@ -66,10 +67,10 @@ impl Module for KeepalivedConfig {
     const SPEC: &'static [Opt] = &[
         // The file.
         Opt::path("dest").default(Default::Str("/etc/keepalived/keepalived.conf")),
-        Opt::str("mode").default(Default::Str("0640")),
+        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::str("dir_mode").default(Default::Str("0755")),
+        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
         Opt::bool("backup").default(Default::Bool(false)),
         Opt::bool("validate").default(Default::Bool(true)),
         Opt::str("keepalived_path").default(Default::Str("keepalived")),
@@ -119,8 +120,8 @@ impl Module for KeepalivedConfig {
         let content = template::render("keepalived.conf.j2", TEMPLATE, &config)?;
 
         let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
-        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.mode = Some(Mode::parse("mode", &params.mode)?);
+        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
         spec.owner = params.owner.clone();
         spec.group = params.group.clone();
         spec.backup = params.backup;
@@ -187,10 +188,11 @@ pub fn render(params: &Params, local: &[LocalAddress]) -> Result<String, Failure
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub dest: String,
-    pub mode: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: serde_json::Value,
     pub owner: Option<String>,
     pub group: Option<String>,
-    pub dir_mode: String,
+    pub dir_mode: serde_json::Value,
     pub backup: bool,
     pub validate: bool,
     pub keepalived_path: String,

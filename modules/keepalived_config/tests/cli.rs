@@ -515,7 +515,7 @@ fn bad_input_fails_and_changes_nothing() {
         ),
         (
             json!({"mode": "rw-r-----"}),
-            "option 'mode' must be an octal mode",
+            "option 'mode': mode must be in octal or symbolic form",
         ),
         (
             json!({"owner": "no-such-user-x"}),

@@ -14,6 +14,7 @@
 
 mod validate;
 
+use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +40,10 @@ impl Module for NginxProxyConfig {
     const NAME: &'static str = "nginx_proxy_config";
     const SPEC: &'static [Opt] = &[
         Opt::path("dest").default(Default::Str("/etc/nginx/nginx.conf")),
-        Opt::str("mode").default(Default::Str("0640")),
+        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::str("dir_mode").default(Default::Str("0700")),
+        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0700")),
         Opt::bool("backup").default(Default::Bool(false)),
         Opt::bool("validate").default(Default::Bool(true)),
         Opt::str("nginx_path").default(Default::Str("nginx")),
@@ -91,8 +92,8 @@ impl Module for NginxProxyConfig {
         let unchanged = std::fs::read(&params.dest).ok().as_deref() == Some(content.as_bytes());
 
         let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
-        spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+        spec.mode = Some(Mode::parse("mode", &params.mode)?);
+        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
         spec.owner = params.owner;
         spec.group = params.group;
         spec.backup = params.backup;
@@ -119,10 +120,11 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub dest: String,
-    pub mode: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: serde_json::Value,
     pub owner: Option<String>,
     pub group: Option<String>,
-    pub dir_mode: String,
+    pub dir_mode: serde_json::Value,
     pub backup: bool,
     pub validate: bool,
     pub nginx_path: String,

@@ -11,6 +11,7 @@
 //! directory is fsynced once after the last rename instead of once per file. Each file is still
 //! replaced atomically and is on disk when the batch returns.
 
+use crate::mode::{self, Mode};
 use crate::plan::{Action, Diff, Plan};
 use crate::{tool, Failure};
 use serde_json::{Map, Value};
@@ -60,8 +61,8 @@ impl Validator {
 pub struct FileSpec {
     pub dest: PathBuf,
     pub content: Vec<u8>,
-    /// Permission bits; `None` keeps the current mode (new files: 0644 less the umask).
-    pub mode: Option<u32>,
+    /// The wanted mode; `None` keeps the current mode (new files: 0644 less the umask).
+    pub mode: Option<Mode>,
     /// User name or numeric id; `None` keeps the current owner.
     pub owner: Option<String>,
     pub group: Option<String>,
@@ -127,10 +128,12 @@ impl FileSpec {
             Some(m) => (Some(m.mode() & 0o7777), Some(m.uid()), Some(m.gid())),
             None => (None, None, None),
         };
-        let mode = self
-            .mode
-            .or(cur_mode)
-            .unwrap_or_else(|| 0o644 & !current_umask());
+        let mode = match (&self.mode, cur_mode) {
+            (Some(wanted), Some(cur)) => wanted.resolve(cur, false),
+            (Some(wanted), None) => wanted.for_new_file(),
+            (None, Some(cur)) => cur,
+            (None, None) => 0o644 & !mode::umask(),
+        };
         let uid = uid.or(cur_uid);
         let gid = gid.or(cur_gid);
         plan.set("mode", format!("{mode:04o}"));
@@ -721,13 +724,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-fn current_umask() -> u32 {
-    // Reading the umask means setting it; put it straight back.
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    nix::sys::stat::umask(old);
-    old.bits()
-}
-
 /// SHA-1 hex digest, the checksum Ansible's `stat`, `copy` and `template` report.
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex(&Sha1::digest(bytes))
@@ -741,35 +737,6 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
-}
-
-/// A mode option: an octal string ("0640", "640") or, as YAML gives unquoted `0640`, an integer
-/// that already is the mode's value.
-pub fn parse_mode(option: &str, value: &Value) -> Result<u32, Failure> {
-    let mode = match value {
-        Value::String(s) => {
-            let digits = s.trim();
-            let digits = digits.strip_prefix("0o").unwrap_or(digits);
-            if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                return Err(Failure::new(format!(
-                    "option '{option}' must be an octal mode like '0640', got '{s}' (symbolic modes are not supported)"
-                )));
-            }
-            u32::from_str_radix(digits, 8).unwrap_or(u32::MAX)
-        }
-        Value::Number(n) => n.as_u64().map(|v| v as u32).unwrap_or(u32::MAX),
-        other => {
-            return Err(Failure::new(format!(
-                "option '{option}' must be an octal mode like '0640', got {other}"
-            )))
-        }
-    };
-    if mode > 0o7777 {
-        return Err(Failure::new(format!(
-            "option '{option}' is out of range (at most 07777): {value}"
-        )));
-    }
-    Ok(mode)
 }
 
 /// A user name (or numeric id) → uid, from the host's `/etc/passwd`.
@@ -809,18 +776,6 @@ fn lookup_id(name: &str, db: &Path, option: &str, what: &str) -> Result<u32, Fai
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn modes_parse_like_ansible() {
-        assert_eq!(parse_mode("mode", &json!("0640")).unwrap(), 0o640);
-        assert_eq!(parse_mode("mode", &json!("640")).unwrap(), 0o640);
-        assert_eq!(parse_mode("mode", &json!(416)).unwrap(), 0o640);
-        let err = parse_mode("mode", &json!("u=rw")).unwrap_err();
-        assert!(err.msg.contains("option 'mode'"), "{}", err.msg);
-        assert!(parse_mode("mode", &json!("0999")).is_err());
-        assert!(parse_mode("mode", &json!("17777")).is_err());
-    }
 
     #[test]
     fn civil_dates() {
@@ -855,7 +810,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("sub/app.cfg");
         let mut spec = FileSpec::new(&dest, "one\n");
-        spec.mode = Some(0o640);
+        spec.mode = Some(Mode::Bits(0o640));
         let plan = spec.clone().plan().unwrap();
         assert!(plan.changed());
         assert_eq!(plan.diffs[0].before_header, "(absent)");
@@ -865,7 +820,7 @@ mod tests {
 
         assert!(!spec.clone().plan().unwrap().changed());
 
-        spec.mode = Some(0o600);
+        spec.mode = Some(Mode::Bits(0o600));
         let plan = spec.plan().unwrap();
         assert!(plan.changed());
         assert!(plan.diffs[0].after.contains("mode: 0600"));
@@ -924,7 +879,7 @@ mod tests {
         fs::write(dir.path().join("key"), "old key").unwrap();
         let mut batch = Batch::new();
         let mut first = FileSpec::new(dir.path().join("a.crt"), "a\n");
-        first.mode = Some(0o640);
+        first.mode = Some(Mode::Bits(0o640));
         let plan = batch.add(first).unwrap();
         assert!(plan.actions.is_empty(), "the write went into the batch");
         assert_eq!(plan.diffs[0].before_header, "(absent)");
@@ -989,7 +944,7 @@ mod tests {
         fs::write(&key, "same").unwrap();
         fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
         let mut fixed = FileSpec::new(&key, "same");
-        fixed.mode = Some(0o600);
+        fixed.mode = Some(Mode::Bits(0o600));
         let specs = vec![FileSpec::new(dir.path().join("c.crt"), "c"), fixed];
         Batch::write_now(specs, &mut Map::new()).unwrap();
         assert_eq!(fs::read_to_string(dir.path().join("c.crt")).unwrap(), "c");

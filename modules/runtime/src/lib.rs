@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod file;
+pub mod mode;
 pub mod net;
 pub mod plan;
 pub mod secrets;

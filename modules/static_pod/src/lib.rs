@@ -15,6 +15,7 @@
 pub mod k8s;
 pub mod yaml;
 
+use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{check, file, Context, Default, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -141,10 +142,10 @@ impl Module for StaticPod {
         Opt::dict("labels"),
         Opt::dict("annotations"),
         Opt::dict("spec"),
-        Opt::str("mode").default(Default::Str("0640")),
+        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::str("dir_mode").default(Default::Str("0755")),
+        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
     ];
     type Params = Params;
 
@@ -171,8 +172,8 @@ impl Module for StaticPod {
             }
             // The runtime writes through `.<name>.*` temp files, which the kubelet ignores.
             let mut spec = file::FileSpec::new(dest, content);
-            spec.mode = Some(file::parse_mode("mode", &params.mode.clone().into())?);
-            spec.dir_mode = file::parse_mode("dir_mode", &params.dir_mode.clone().into())?;
+            spec.mode = Some(Mode::parse("mode", &params.mode)?);
+            spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
             spec.owner = params.owner;
             spec.group = params.group;
             plan.merge(spec.plan()?);
@@ -208,10 +209,11 @@ pub struct Params {
     pub labels: Option<Map<String, Value>>,
     pub annotations: Option<Map<String, Value>>,
     pub spec: Option<Map<String, Value>>,
-    pub mode: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: serde_json::Value,
     pub owner: Option<String>,
     pub group: Option<String>,
-    pub dir_mode: String,
+    pub dir_mode: serde_json::Value,
 }
 
 /// The pod's name: `name`, else the preset's.
