@@ -40,7 +40,7 @@ import yaml
 from kubeha_test import LIBRARY, REPO
 
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.yml"))
-KUBESPRAY_DEFAULTS = REPO / "roles" / "kubespray-defaults" / "defaults" / "main.yml"
+KUBESPRAY_DEFAULTS = REPO / "roles" / "kubespray-defaults" / "defaults" / "main"
 
 # What a user's inventory holds that examples use beyond kubespray's defaults: name -> value.
 # Check mode binds nothing; the VIP is a loopback address so that a module that probes it
@@ -189,7 +189,9 @@ def example_vars(module: str, task: dict) -> dict:
     """kubespray's defaults, EXAMPLE_VARS, and a dummy for each `vault_*` secret. A variable
     still undefined fails the run with Ansible's own message (some are meant to be undefined,
     as in `loadbalancer_apiserver_port | default(kube_apiserver_port)`)."""
-    defaults = yaml.safe_load(KUBESPRAY_DEFAULTS.read_text()) or {}
+    defaults = {}
+    for part in sorted(KUBESPRAY_DEFAULTS.glob("*.yml")):
+        defaults.update(yaml.safe_load(part.read_text()) or {})
     values = {**defaults, **EXAMPLE_VARS, **override(module, task).get("vars", {})}
     for name in undeclared(task):
         if name.startswith("vault_") and name not in values:

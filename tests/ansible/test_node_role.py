@@ -130,3 +130,66 @@ def test_keepalived_where_a_vip_is_set_even_on_a_fresh_host(node):
 def test_keepalived_follows_its_own_tag(node, args, files):
     node(*args, vip=VIP)
     assert node.written() == sorted(files)
+
+
+ADDRESSES = """\
+[kube_control_plane]
+newer  main_access_ip=2001:db8::1 access_ip=198.51.100.1 ip=192.0.2.1
+access access_ip=198.51.100.2 ip=192.0.2.2 ansible_host=203.0.113.2
+ip     ip=192.0.2.3 ansible_host=203.0.113.3
+older  ansible_host=203.0.113.4
+facts  ansible_default_ipv4='{"address": "192.0.2.5"}' ansible_host=203.0.113.5
+host   ansible_host=203.0.113.6
+bare
+
+[etcd]
+older etcd_member_name=etcd1
+ip    etcd_access_address=10.9.9.3
+
+[all:vars]
+ansible_connection=local
+"""
+
+
+# kubespray-defaults' kubeha.yml computes every address once; this is its precedence, on every
+# ansible-core of the version matrix (built with filters, so 2.15-2.19 agree on the type too).
+@pytest.mark.path_independent
+def test_host_addresses_follow_kubesprays_precedence(tmp_path):
+    (tmp_path / "inventory.ini").write_text(ADDRESSES)
+    (tmp_path / "play.yml").write_text(f"""\
+- name: Addresses
+  hosts: bare
+  gather_facts: false
+  vars:
+    fallback_ips: {{older: 192.0.2.4}}
+  vars_files:
+    - {REPO}/roles/kubespray-defaults/defaults/main/kubeha.yml
+    - {REPO}/roles/etcd/vars/main.yml
+  tasks:
+    - name: Write them down
+      ansible.builtin.copy:
+        content: "{{{{ {{'backends': kubeha_apiserver_backends, 'etcd': etcd_members, 'cluster': etcd_initial_cluster}} | to_json }}}}"
+        dest: {tmp_path}/shown.json
+        mode: "0644"
+""")
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory.ini"), str(tmp_path / "play.yml"),
+         "-e", "etcd_peer_port=2380", "-e", '{"etcd_cert_alt_names": [], "etcd_cert_alt_ips": []}'],
+        cwd=REPO, env=ansible_env(ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python")),
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = json.loads((tmp_path / "shown.json").read_text())
+    assert shown["backends"] == [
+        {"name": "newer", "address": "2001:db8::1"},    # main_access_ip (kubespray >= 2.27)
+        {"name": "access", "address": "198.51.100.2"},  # access_ip
+        {"name": "ip", "address": "192.0.2.3"},         # ip
+        {"name": "older", "address": "192.0.2.4"},      # fallback_ips[host] (kubespray < 2.27)
+        {"name": "facts", "address": "192.0.2.5"},      # the default IPv4 address from facts
+        {"name": "host", "address": "203.0.113.6"},     # ansible_host
+        {"name": "bare", "address": "bare"},            # the inventory name
+    ]
+    assert shown["etcd"] == [
+        {"node_name": "etcd1", "node_ips": ["192.0.2.4"], "extra_sans": []},
+        {"node_name": "ip", "node_ips": ["10.9.9.3"], "extra_sans": []},  # etcd_access_address wins
+    ]
+    assert shown["cluster"] == "etcd1=https://192.0.2.4:2380,ip=https://10.9.9.3:2380"
