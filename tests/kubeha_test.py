@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = REPO / ".venv" / "bin"
+# The Python environment whose ansible-core runs the tests: .venv (the pinned ansible-core), or
+# one of the version matrix's .venvs/ansible-2.NN (KUBEHA_VENV, set by tests/run).
+VENV = Path(os.environ.get("KUBEHA_VENV") or REPO / ".venv").resolve()
+VENV_BIN = VENV / "bin"
 LIBRARY = REPO / "library"
 
 
