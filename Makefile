@@ -11,7 +11,7 @@ MAX_SIZE := 2097152
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-deps: ## install what a fresh Debian 12 machine lacks (apt packages, .venv with ansible-core)
+deps: ## install what a fresh Debian 12 machine lacks (apt packages, .venv, the version matrix's .venvs/)
 	tests/deps
 
 build: ## build every module as a static binary into library/ with its ansible-doc sidecar
@@ -45,7 +45,14 @@ lint: build ## cargo fmt + clippy, yamllint, ansible-lint (needs library/ so mod
 	$(VENV)/bin/yamllint --strict .
 	tests/ansible-lint
 
-demo: deps build ## the main job on the local lab: hosts up, cluster.yml, VIP and health shown
+kubespray-dropin: build ## copy kubeha into a kubespray checkout: make kubespray-dropin KUBESPRAY=<dir> [DROPIN_ARGS="--check --diff"]
+	@test -n "$(KUBESPRAY)" || { echo "set KUBESPRAY to your kubespray checkout" >&2; exit 1; }
+	@test -x $(VENV)/bin/ansible-playbook || { echo "no $(VENV): run make deps first" >&2; exit 1; }
+	$(VENV)/bin/ansible-playbook -i localhost, -c local playbooks/kubespray-dropin.yml -e kubespray_dir="$(abspath $(KUBESPRAY))" $(DROPIN_ARGS)
+
+demo: build ## the main job on the local lab: hosts up, cluster.yml, VIP and health shown
+	@# the demo needs only the pinned ansible-core, not the version matrix's venvs
+	KUBEHA_ANSIBLE_VERSIONS= tests/deps
 	tests/demo
 
 bench-pki: build ## etcd_certs vs the openssl CLI, full PKI of 3 members; writes bench/results/
@@ -59,4 +66,4 @@ clean: ## remove build output (not the lab cache)
 	cargo clean
 	rm -rf library
 
-.PHONY: help deps build collection test test-fast lint demo bench bench-pki clean
+.PHONY: help deps build collection test test-fast lint kubespray-dropin demo bench bench-pki clean

@@ -1,0 +1,363 @@
+"""kubeha dropped into kubespray's own release trees, each run with the Ansible that release pins.
+
+For every tree (v2.24.1 with ansible-core 2.15, v2.28.1 with 2.16, v2.31.0 with 2.18): a copy is
+left pristine and another gets `playbooks/kubespray-dropin.yml`, the script users run. Both run
+kubespray's own node role (its main.yml, conditions and tags, with its own defaults role and, from
+v2.28, its network_facts role) on one inventory whose hosts all live on this machine (local
+connection, every path in a temp dir). What kubeha writes must say what kubespray writes: the same
+apiservers, listeners, health endpoint and pod fields, apart from the differences README's "Use
+with kubespray" lists, which are asserted here one by one.
+
+Trees come from ../shared/kubespray/<tag> beside the repo, else KUBESPRAY_SRC: a directory with
+one <tag>/ per release, or one kubespray checkout of your own (run with the venv its
+requirements.txt pins, when make deps made it). A release with no tree is skipped, loudly.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from kubeha_test import REPO, require_built_modules
+
+pytestmark = pytest.mark.kubespray
+
+# Each release and the ansible-core minor its requirements.txt pins (ansible 8 → 2.15, ...).
+RELEASES = {"v2.24.1": "2.15", "v2.28.1": "2.16", "v2.31.0": "2.18"}
+COMMUNITY_TO_CORE = {"8": "2.15", "9": "2.16", "10": "2.17", "11": "2.18"}
+
+INVENTORY = """\
+[kube_control_plane]
+cp1 ip=192.0.2.11 access_ip=198.51.100.11
+cp2 ip=192.0.2.12
+cp3 ip=192.0.2.13
+
+[etcd]
+cp1
+cp2
+cp3
+
+[kube_node]
+node1 ip=192.0.2.31
+
+[k8s_cluster:children]
+kube_control_plane
+kube_node
+
+[all:vars]
+ansible_connection=local
+"""
+
+
+def trees():
+    """(name, tree, ansible-core minor) for every release tree available."""
+    found = {}
+    shared = REPO.parent / "shared" / "kubespray"
+    src = Path(os.environ["KUBESPRAY_SRC"]) if os.environ.get("KUBESPRAY_SRC") else None
+    for tag, minor in RELEASES.items():
+        for base in (shared, src):
+            if base and (base / tag / "roles" / "kubernetes" / "node").is_dir():
+                found[tag] = (base / tag, minor)
+                break
+    if src and (src / "roles" / "kubernetes" / "node").is_dir():
+        pins = (src / "requirements.txt").read_text() if (src / "requirements.txt").exists() else ""
+        major = re.search(r"^ansible==(\d+)\.", pins, re.M)
+        found["KUBESPRAY_SRC"] = (src, COMMUNITY_TO_CORE.get(major.group(1)) if major else None)
+    for tag in RELEASES:
+        if tag not in found:
+            print(f"\n*** kubespray {tag}: no tree (../shared/kubespray/{tag} or KUBESPRAY_SRC): SKIPPED ***")
+    return [pytest.param((name, tree, minor), id=name) for name, (tree, minor) in found.items()]
+
+
+TREES = trees()
+
+
+def venv_bin(minor):
+    venv = REPO / ".venvs" / f"ansible-{minor}" if minor else REPO / ".venv"
+    if not (venv / "bin" / "ansible-playbook").exists():
+        message = f"{venv} is missing: run make deps"
+        if os.environ.get("KUBEHA_REQUIRE_TOOLS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return venv / "bin"
+
+
+class Kubespray:
+    """A copy of a kubespray tree, run with the Ansible its release pins."""
+
+    def __init__(self, tree: Path, bin_dir: Path, workdir: Path):
+        self.tree, self.bin, self.workdir = tree, bin_dir, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.wrap = []  # a command the runs go through (a private network namespace)
+        self.has_network_facts = (tree / "roles" / "network_facts").is_dir()
+        self.defaults_role = (
+            "kubespray_defaults" if (tree / "roles" / "kubespray_defaults" / "defaults").is_dir()
+            else "kubespray-defaults"
+        )
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("ANSIBLE_CONFIG", None)
+        env.update(
+            PATH=f"{self.bin}:{env.get('PATH', '')}",
+            # kubespray's ansible.cfg caches facts in /tmp: keep each run to itself.
+            ANSIBLE_CACHE_PLUGIN="memory",
+            ANSIBLE_CALLBACKS_ENABLED="",
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-tmp"),
+            ANSIBLE_REMOTE_TEMP=str(self.workdir / "remote-tmp"),
+            ANSIBLE_PYTHON_INTERPRETER=str(self.bin / "python"),
+            KUBEHA_FASTPATH="1",
+        )
+        return env
+
+    def playbook(self, book, *args, cwd=None):
+        proc = subprocess.run(
+            [*self.wrap, str(self.bin / "ansible-playbook"), str(book), *args],
+            cwd=cwd or self.tree, env=self.env(), capture_output=True, text=True, timeout=600,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def dropin(self, *args):
+        """The README's guide, by the same playbook users run."""
+        return self.playbook(
+            REPO / "playbooks" / "kubespray-dropin.yml", "-i", "localhost,", "-c", "local",
+            "-e", f"kubespray_dir={self.tree}", *args, cwd=REPO,
+        )
+
+    def node_role(self, host, out: Path, *args):
+        """kubespray's node role (its main.yml) on `host`, writing under `out`."""
+        plays = []
+        if self.has_network_facts:
+            plays.append({"name": "Network facts, as kubespray's internal_facts.yml computes them",
+                          "hosts": "all", "gather_facts": False,
+                          "roles": [{"role": "network_facts", "tags": ["always"]}]})
+        plays.append({"name": "kubespray's node role", "hosts": host, "gather_facts": False,
+                      "roles": [{"role": self.defaults_role}, {"role": "kubernetes/node"}]})
+        book = self.tree / "kubeha-test.yml"
+        book.write_text(yaml.safe_dump(plays, sort_keys=False))
+        inventory = self.workdir / "inventory.ini"
+        inventory.write_text(INVENTORY)
+        (out / "manifests").mkdir(parents=True, exist_ok=True)  # the kubelet makes it in kubespray
+        paths = {f"{d}_config_dir": str(out / d) for d in ("haproxy", "nginx", "keepalived")}
+        extra = {**paths, "kube_manifest_dir": str(out / "manifests"),
+                 "loadbalancer_apiserver_port": 6443, "loadbalancer_apiserver_healthcheck_port": 8081,
+                 "kubeha_fastpath_cache": str(self.workdir / "fastpath-cache")}
+        return self.playbook(book, "-i", str(inventory), "-e", json.dumps(extra), *args)
+
+
+def copy_tree(tree: Path, dest: Path) -> Path:
+    shutil.copytree(tree, dest, symlinks=True)
+    for path in [dest, *dest.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)  # shared/ is read-only; the copy is ours
+    return dest
+
+
+# One drop-in per release and test process (the playbook copies every binary: about 15 s); each
+# test gets its own copies of the pristine and the dropped-in tree.
+_DROPPED = {}
+
+
+def dropped_in(name, tree, bin_dir, tmp_path_factory):
+    if name not in _DROPPED:
+        base = tmp_path_factory.mktemp(f"dropped-{name}")
+        kubespray = Kubespray(copy_tree(tree, base / "tree"), bin_dir, base / "work")
+        rc, out = kubespray.dropin()
+        assert rc == 0, out
+        _DROPPED[name] = kubespray.tree
+    return _DROPPED[name]
+
+
+@pytest.fixture(params=TREES)
+def release(request, tmp_path, tmp_path_factory):
+    require_built_modules()
+    name, tree, minor = request.param
+    bin_dir = venv_bin(minor)
+    pristine = Kubespray(copy_tree(tree, tmp_path / "pristine"), bin_dir, tmp_path / "work-pristine")
+    dropped_tree = dropped_in(name, tree, bin_dir, tmp_path_factory)
+    dropped = Kubespray(copy_tree(dropped_tree, tmp_path / "kubeha"), bin_dir, tmp_path / "work-kubeha")
+    return pristine, dropped
+
+
+def recap(output):
+    return {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(
+        r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output, re.M)}
+
+
+# --- What each config says, read the same way from kubespray's file and from kubeha's ------------
+
+def haproxy_facts(text):
+    sections, current = {}, None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            current = sections.setdefault(line.strip(), [])
+        elif current is not None:
+            current.append(" ".join(line.split()).rstrip(";"))  # v2.24's stray ';' (kubespray#12793)
+    front = sections["frontend kube_api_frontend"]
+    back = sections["backend kube_api_backend"]
+    healthz = sections.get("frontend healthz", [])
+    return {
+        "listeners": sorted(d.split()[1] for d in front if d.startswith("bind ")),
+        "servers": [d for d in back if d.startswith("server ")],
+        "balance": [d for d in back if d.startswith(("balance", "default-server", "option httpchk",
+                                                     "http-check"))],
+        "healthz_ports": sorted({d.split()[1].rsplit(":", 1)[1] for d in healthz if d.startswith("bind ")}),
+        "healthz_families": sorted({"v6" if d.split()[1].startswith(("[", ":::")) else "v4"
+                                    for d in healthz if d.startswith("bind ")}),
+        "monitor_uri": [d for d in healthz if d.startswith("monitor-uri")],
+    }
+
+
+def nginx_facts(text):
+    stream = text[text.index("stream {"):text.index("http {")]
+    http = text[text.index("http {"):]
+    listens = re.findall(r"^\s*listen\s+([^;\s]+)", http, re.M)
+    return {
+        "servers": re.findall(r"^\s*server\s+(\S+?)(?:\s[^;]*)?;", stream, re.M),
+        "least_conn": "least_conn;" in stream,
+        "listeners": sorted(re.findall(r"^\s*listen\s+([^;\s]+)", stream, re.M)),
+        "healthz_ports": sorted({listen.rsplit(":", 1)[-1] for listen in listens}),
+        "healthz_families": sorted({"v6" if listen.startswith("[") else "v4" for listen in listens}),
+        "healthz": bool(re.search(r"location\s+(?:=\s*)?/healthz\s*\{[^}]*return 200", http)),
+    }
+
+
+def pod_facts(pod):
+    container = pod["spec"]["containers"][0]
+    mount = container["volumeMounts"][0]
+    return {
+        "name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+        "labels": pod["metadata"]["labels"],
+        "annotations": sorted(pod["metadata"].get("annotations", {})),
+        "image": container["image"], "pull": container.get("imagePullPolicy"),
+        "requests": container["resources"]["requests"],
+        "probes": [container.get("livenessProbe"), container.get("readinessProbe")],
+        "mount": (mount["mountPath"].rstrip("/"), mount.get("readOnly")),
+        "host_path": pod["spec"]["volumes"][0]["hostPath"]["path"],
+        **{k: pod["spec"].get(k) for k in ("hostNetwork", "dnsPolicy", "priorityClassName", "nodeSelector")},
+    }
+
+
+VARIANTS = {
+    # variant: (config file, its reader, manifest, checksum annotation)
+    "haproxy": ("haproxy/haproxy.cfg", haproxy_facts, "manifests/haproxy.yml", "haproxy-cfg-checksum"),
+    "nginx": ("nginx/nginx.conf", nginx_facts, "manifests/nginx-proxy.yml", "nginx-cfg-checksum"),
+}
+
+
+def stack_vars(kubespray, dual):
+    """The release's own name for dual stack: ipv6_stack from v2.28, enable_dual_stack_networks before."""
+    name = "ipv6_stack" if kubespray.has_network_facts else "enable_dual_stack_networks"
+    return ["-e", json.dumps({name: dual})]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("dual", [False, True], ids=["ipv4", "dual-stack"])
+def test_node_load_balancer_says_what_kubesprays_says(release, tmp_path, variant, dual):
+    pristine, dropped = release
+    config, facts, manifest, annotation = VARIANTS[variant]
+    args = ["--tags", variant, "-e", f"loadbalancer_apiserver_type={variant}", *stack_vars(pristine, dual)]
+
+    rc, out = pristine.node_role("node1", tmp_path / "theirs", *args)
+    assert rc == 0, out
+    # kubeha's run validates every config with the real daemon before it is written.
+    rc, out = dropped.node_role("node1", tmp_path / "ours", *args, "-e", "loadbalancer_config_validate=true")
+    assert rc == 0, out
+    assert recap(out)["node1"] == (2, 0), out  # the config and the pod, nothing else
+
+    theirs = (tmp_path / "theirs" / config).read_text()
+    ours = (tmp_path / "ours" / config).read_text()
+    assert facts(ours) == facts(theirs) or (
+        # Documented: with dual stack, kubeha's haproxy binds /healthz to [::] alone (a dual-stack
+        # socket on Linux) where kubespray binds 0.0.0.0 and :::.
+        dual and {**facts(ours), "healthz_families": facts(theirs)["healthz_families"]} == facts(theirs)
+    ), (ours, theirs)
+
+    their_pod = yaml.safe_load((tmp_path / "theirs" / manifest).read_text())
+    our_pod = yaml.safe_load((tmp_path / "ours" / manifest).read_text())
+    mine, other = pod_facts(our_pod), pod_facts(their_pod)
+    assert mine["host_path"] == str(tmp_path / "ours" / config.split("/")[0])
+    assert other["host_path"] == str(tmp_path / "theirs" / config.split("/")[0])
+    mine["host_path"] = other["host_path"] = None
+    assert mine == other
+    # Each annotation carries the SHA-1 of the config beside it, so a config change recreates the pod.
+    assert our_pod["metadata"]["annotations"][annotation] == hashlib.sha1(ours.encode()).hexdigest()
+    # Documented differences: the pod may read the root-owned 0640 config (haproxy's image runs as
+    # uid 99), and its hostPath must be a directory.
+    assert (tmp_path / "ours" / config).stat().st_mode & 0o777 == 0o640
+    assert our_pod["spec"]["volumes"][0]["hostPath"]["type"] == "Directory"
+    if variant == "haproxy":
+        assert our_pod["spec"]["securityContext"] == {"supplementalGroups": [0]}
+
+    # The other variant's pod goes (kubespray's cleanup task), and a rerun changes nothing.
+    rc, out = dropped.node_role("node1", tmp_path / "ours", *args)
+    assert rc == 0 and recap(out)["node1"] == (0, 0), out
+
+
+def test_both_pods_pass_the_pod_schema(release, tmp_path):
+    _, dropped = release
+    for variant, (_, _, manifest, _) in VARIANTS.items():
+        rc, out = dropped.node_role("node1", tmp_path / variant, "--tags", variant,
+                                    "-e", f"loadbalancer_apiserver_type={variant}")
+        assert rc == 0, out
+        pod = yaml.safe_load((tmp_path / variant / manifest).read_text())
+        for version in ("1.25", "1.37"):
+            try:
+                kubernetes_validate.validate(pod, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{manifest} is not a valid Pod for Kubernetes {version}: {e.message}")
+
+
+# keepalived -t accepts only an interface that exists and is not loopback: each run happens in a
+# private network namespace (gone with the process) whose eth0 holds cp1's subnet.
+SANDBOX = """\
+set -e
+ip link set lo up
+ip link add eth0 type veth peer name kh-peer0
+ip address add 192.0.2.11/24 dev eth0
+ip link set eth0 up
+ip link set kh-peer0 up
+exec "$@"
+"""
+
+
+def test_keepalived_through_kubesprays_main(release, tmp_path):
+    _, dropped = release
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private network namespace")
+    dropped.wrap = ["unshare", "--net", "sh", "-c", SANDBOX, "sandbox"]
+    extra = {"k8s_lb_vip": "192.0.2.200/24", "loadbalancer_config_validate": True}
+    rc, out = dropped.node_role("cp1", tmp_path / "lb", "--tags", "keepalived", "-e", json.dumps(extra))
+    assert rc == 0, out
+    conf = (tmp_path / "lb" / "keepalived" / "keepalived.conf").read_text()
+    # The interface from the VIP's subnet; peers from kubespray's own addresses (access_ip, else ip).
+    assert "interface eth0" in conf
+    assert "198.51.100.11" in conf and "192.0.2.12" in conf and "192.0.2.13" in conf
+    pod = yaml.safe_load((tmp_path / "lb" / "manifests" / "keepalived.yml").read_text())
+    assert pod["metadata"]["annotations"]["keepalived-cfg-checksum"] == hashlib.sha1(conf.encode()).hexdigest()
+    # Hosts outside keepalived_group get none; a rerun changes nothing.
+    rc, out = dropped.node_role("node1", tmp_path / "node", "--tags", "keepalived", "-e", json.dumps(extra))
+    assert rc == 0 and not (tmp_path / "node" / "keepalived").exists(), out
+    rc, out = dropped.node_role("cp1", tmp_path / "lb", "--tags", "keepalived", "-e", json.dumps(extra))
+    assert rc == 0 and recap(out)["cp1"][0] == 0, out
+
+
+def test_dropin_is_idempotent_and_check_mode_changes_nothing(release, tmp_path):
+    pristine, dropped = release
+    rc, out = dropped.dropin()
+    assert rc == 0 and recap(out)["localhost"] == (0, 0), out
+
+    before = {p: p.read_bytes() for p in pristine.tree.rglob("*") if p.is_file()}
+    rc, out = pristine.dropin("--check", "--diff")
+    assert rc == 0 and recap(out)["localhost"][0] > 0, out
+    assert {p: p.read_bytes() for p in pristine.tree.rglob("*") if p.is_file()} == before
