@@ -107,7 +107,11 @@ impl Module for EtcdCerts {
     fn plan(mut params: Params, _context: &Context) -> Result<Plan, Failure> {
         // ansible-core before 2.19 templates a null (`{{ ca.ca_cert }}` of a check-mode run that
         // made no CA yet) into an empty string: that is unset too.
-        if params.ca_cert.as_deref().is_some_and(|pem| pem.trim().is_empty()) {
+        if params
+            .ca_cert
+            .as_deref()
+            .is_some_and(|pem| pem.trim().is_empty())
+        {
             params.ca_cert = None;
         }
         let settings = Settings::from_params(&params)?;
