@@ -4,8 +4,9 @@
 //! intervals, clears nopreempt on a MASTER, drops VIPs of the wrong family) is refused here
 //! with a message naming the option, so `keepalived -t` is a second line of defence.
 
-use crate::net::{self, LocalAddress, Vip};
+use crate::net::{self, Vip};
 use crate::{Instance, Params, Script};
+use kubeha_runtime::net::HostAddr;
 use kubeha_runtime::{check, file, tool, Failure};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -86,7 +87,7 @@ pub fn needs_interface_detection(p: &Params) -> bool {
 impl Config {
     /// Checks the options and derives every per-host value. `local` is this host's addresses,
     /// read only for instances without an `interface`.
-    pub fn build(p: &Params, local: &[LocalAddress]) -> Result<Config, Failure> {
+    pub fn build(p: &Params, local: &[HostAddr]) -> Result<Config, Failure> {
         if let Some(id) = &p.router_id {
             check::token("router_id", id, false)?;
         }
@@ -305,7 +306,7 @@ fn instance(
     at: &Merge,
     index: usize,
     scripts: &[ScriptBlock],
-    local: &[LocalAddress],
+    local: &[HostAddr],
     commands: &mut Vec<(String, String)>,
 ) -> Result<InstanceBlock, Failure> {
     let (p, inst) = (at.p, at.inst);

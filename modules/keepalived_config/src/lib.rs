@@ -17,7 +17,7 @@ use kubeha_runtime::{file, template, tool, Context, Default, Failure, Kind, Modu
 use serde::Deserialize;
 
 pub use config::Config;
-pub use net::LocalAddress;
+pub use kubeha_runtime::net::HostAddr;
 
 const TEMPLATE: &str = include_str!("../templates/keepalived.conf.j2");
 
@@ -112,7 +112,7 @@ impl Module for KeepalivedConfig {
 
     fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
         let local = if config::needs_interface_detection(&params) {
-            net::local_addresses()?
+            kubeha_runtime::net::host_addresses()?
         } else {
             Vec::new()
         };
@@ -178,7 +178,7 @@ fn validate_text(validator: &file::Validator, text: &str, dest: &str) -> Result<
 
 /// The config text for these options and this host's addresses (checked; not validated by
 /// keepalived). `local` is only read for instances without an `interface`.
-pub fn render(params: &Params, local: &[LocalAddress]) -> Result<String, Failure> {
+pub fn render(params: &Params, local: &[HostAddr]) -> Result<String, Failure> {
     let config = Config::build(params, local)?;
     template::render("keepalived.conf.j2", TEMPLATE, &config)
 }

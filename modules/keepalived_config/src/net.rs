@@ -1,6 +1,7 @@
 //! Addresses: VIPs as users write them, this host's interface addresses, which interface a VIP
 //! belongs on, and the default VRRP router id.
 
+use kubeha_runtime::net::{self, Home, HostAddr};
 use kubeha_runtime::Failure;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -65,79 +66,17 @@ fn max_prefix(address: IpAddr) -> u8 {
     }
 }
 
-/// One address of one of this host's interfaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalAddress {
-    pub interface: String,
-    pub address: IpAddr,
-    pub prefix: u8,
-}
-
-impl LocalAddress {
-    /// Whether `ip` lies in this address's subnet.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => same_prefix(
-                u128::from(u32::from(net)) << 96,
-                u128::from(u32::from(ip)) << 96,
-                self.prefix,
-            ),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                same_prefix(u128::from(net), u128::from(ip), self.prefix)
-            }
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for LocalAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.interface, self.address, self.prefix)
-    }
-}
-
-/// Whether the first `prefix` bits of two left-aligned addresses agree.
-fn same_prefix(a: u128, b: u128, prefix: u8) -> bool {
-    let mask = match prefix {
-        0 => 0,
-        p => u128::MAX << (128 - u32::from(p.min(128))),
-    };
-    a & mask == b & mask
-}
-
-/// This host's interface addresses (IPv4 and IPv6), as the runtime reads them (`getifaddrs(3)`;
-/// an IPv4 label such as `eth0:vip` is its device, `eth0`, the name keepalived wants).
-pub fn local_addresses() -> Result<Vec<LocalAddress>, Failure> {
-    Ok(kubeha_runtime::net::host_addresses()?
-        .into_iter()
-        .map(|a| LocalAddress {
-            interface: a.interface,
-            address: a.addr,
-            prefix: a.prefix,
-        })
-        .collect())
-}
-
-/// The interface whose subnet holds `vip`: exactly one must match.
-pub fn interface_for(
-    vip: IpAddr,
-    instance: &str,
-    local: &[LocalAddress],
-) -> Result<String, Failure> {
-    let mut names: Vec<&str> = local
-        .iter()
-        .filter(|a| a.contains(vip))
-        .map(|a| a.interface.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    match names.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] => {
+/// The interface `vip` belongs on, by the runtime's one rule (`kubeha_runtime::net::home_of`:
+/// the subnet that holds it, longest prefix first; a tie between interfaces is an error here,
+/// since keepalived needs one).
+pub fn interface_for(vip: IpAddr, instance: &str, local: &[HostAddr]) -> Result<String, Failure> {
+    match net::home_of(local, vip) {
+        Home::Interface(a) => Ok(a.interface.clone()),
+        Home::Nowhere => {
             let family: Vec<String> = local
                 .iter()
-                .filter(|a| a.address.is_ipv4() == vip.is_ipv4())
-                .map(ToString::to_string)
+                .filter(|a| a.addr.is_ipv4() == vip.is_ipv4())
+                .map(|a| format!("{} {}/{}", a.interface, a.addr, a.prefix))
                 .collect();
             Err(Failure::new(format!(
                 "no interface of this host has an address in the same subnet as the VIP {vip} \
@@ -150,10 +89,10 @@ pub fn interface_for(
                 }
             )))
         }
-        several => Err(Failure::new(format!(
+        Home::Ambiguous(names) => Err(Failure::new(format!(
             "the VIP {vip} (instance {instance}) is in the subnets of several interfaces ({}); \
              set 'interface' to choose one",
-            several.join(", ")
+            names.join(", ")
         ))),
     }
 }
@@ -173,12 +112,13 @@ pub fn derived_router_id(cluster_name: &str, vip: IpAddr) -> u8 {
 mod tests {
     use super::*;
 
-    fn local(interface: &str, cidr: &str) -> LocalAddress {
+    fn local(interface: &str, cidr: &str) -> HostAddr {
         let (address, prefix) = cidr.split_once('/').unwrap();
-        LocalAddress {
+        HostAddr {
             interface: interface.into(),
-            address: address.parse().unwrap(),
+            addr: address.parse().unwrap(),
             prefix: prefix.parse().unwrap(),
+            up: true,
         }
     }
 
@@ -215,20 +155,6 @@ mod tests {
                 err.msg
             );
         }
-    }
-
-    #[test]
-    fn subnet_membership() {
-        let eth0 = local("eth0", "192.168.2.11/24");
-        assert!(eth0.contains("192.168.2.88".parse().unwrap()));
-        assert!(!eth0.contains("192.168.3.88".parse().unwrap()));
-        assert!(!eth0.contains("fd00::1".parse().unwrap()));
-        let v6 = local("eth0", "fd00:1:2:3::11/64");
-        assert!(v6.contains("fd00:1:2:3::88".parse().unwrap()));
-        assert!(!v6.contains("fd00:1:2:4::88".parse().unwrap()));
-        assert!(local("any", "0.0.0.0/0").contains("8.8.8.8".parse().unwrap()));
-        assert!(local("h", "10.0.0.1/32").contains("10.0.0.1".parse().unwrap()));
-        assert!(!local("h", "10.0.0.1/32").contains("10.0.0.2".parse().unwrap()));
     }
 
     #[test]
@@ -274,7 +200,7 @@ mod tests {
 
     #[test]
     fn real_host_loopback_holds_127_vips() {
-        let host = local_addresses().unwrap();
+        let host = net::host_addresses().unwrap();
         assert!(
             host.iter().any(|a| a.interface == "lo" && a.prefix == 8),
             "{host:?}"

@@ -7,23 +7,24 @@
 
 mod common;
 
-use keepalived_config::{render, KeepalivedConfig, LocalAddress};
+use keepalived_config::{render, HostAddr, KeepalivedConfig};
 use kubeha_runtime::testing::{assert_golden, params};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-fn addr(interface: &str, cidr: &str) -> LocalAddress {
+fn addr(interface: &str, cidr: &str) -> HostAddr {
     let (address, prefix) = cidr.split_once('/').unwrap();
-    LocalAddress {
+    HostAddr {
         interface: interface.into(),
-        address: address.parse().unwrap(),
+        addr: address.parse().unwrap(),
         prefix: prefix.parse().unwrap(),
+        up: true,
     }
 }
 
 /// Renders `options` for a host with `local` addresses, compares with `tests/golden/<name>` and
 /// has the real keepalived check the golden file.
-fn check(name: &str, options: Value, local: &[LocalAddress]) -> String {
+fn check(name: &str, options: Value, local: &[HostAddr]) -> String {
     let p = params::<KeepalivedConfig>(options).expect("valid options");
     let text = render(&p, local).expect("renders");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use keepalived_config::{render, KeepalivedConfig, LocalAddress};
+use keepalived_config::{render, HostAddr, KeepalivedConfig};
 use kubeha_runtime::testing::params;
 use serde_json::{json, Value};
 
-fn host() -> Vec<LocalAddress> {
+fn host() -> Vec<HostAddr> {
     [
         ("lo", "127.0.0.1", 8),
         ("eth0", "192.168.2.11", 24),
@@ -15,10 +15,11 @@ fn host() -> Vec<LocalAddress> {
         ("eth1", "10.0.0.11", 16),
     ]
     .into_iter()
-    .map(|(i, a, p)| LocalAddress {
+    .map(|(i, a, p)| HostAddr {
         interface: i.into(),
-        address: a.parse().unwrap(),
+        addr: a.parse().unwrap(),
         prefix: p,
+        up: true,
     })
     .collect()
 }

@@ -80,15 +80,43 @@ pub fn holding(addrs: &[HostAddr], ip: IpAddr) -> Option<&HostAddr> {
     addrs.iter().find(|a| a.addr == ip)
 }
 
-/// The entry whose subnet contains `ip`, longest prefix first as routing does (e.g. the
-/// interface a VIP in that subnet belongs on). Host routes (/32, /128) of other addresses and
-/// /0 entries never match.
-pub fn subnet_of(addrs: &[HostAddr], ip: IpAddr) -> Option<&HostAddr> {
-    addrs
+/// Where an address belongs on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Home<'a> {
+    /// The one interface whose subnet holds it (the address that says so).
+    Interface(&'a HostAddr),
+    /// No interface's subnet holds it.
+    Nowhere,
+    /// Several interfaces hold it with the same longest prefix (their names, sorted).
+    Ambiguous(Vec<&'a str>),
+}
+
+/// The one rule for which interface an address (a VIP) belongs on, used by every module: the
+/// interface whose subnet contains it, the longest prefix winning as routing picks. Host routes
+/// (/32, /128) of other addresses and /0 entries never match. Two interfaces tied at the longest
+/// prefix are ambiguous: nothing here can choose between them.
+pub fn home_of(addrs: &[HostAddr], ip: IpAddr) -> Home<'_> {
+    let full = if ip.is_ipv4() { 32 } else { 128 };
+    let candidates: Vec<&HostAddr> = addrs
         .iter()
         .filter(|a| a.contains(ip) && a.prefix > 0)
-        .filter(|a| a.addr == ip || a.prefix < if ip.is_ipv4() { 32 } else { 128 })
-        .max_by_key(|a| a.prefix)
+        .filter(|a| a.addr == ip || a.prefix < full)
+        .collect();
+    let Some(best) = candidates.iter().map(|a| a.prefix).max() else {
+        return Home::Nowhere;
+    };
+    let best: Vec<&HostAddr> = candidates
+        .into_iter()
+        .filter(|a| a.prefix == best)
+        .collect();
+    let mut names: Vec<&str> = best.iter().map(|a| a.interface.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() == 1 {
+        Home::Interface(best[0])
+    } else {
+        Home::Ambiguous(names)
+    }
 }
 
 /// An address with an optional prefix length, as inventories write VIPs
@@ -198,23 +226,47 @@ mod tests {
     }
 
     #[test]
-    fn subnet_of_uses_the_longest_prefix_and_ignores_host_routes() {
+    fn home_of_uses_the_longest_prefix_and_ignores_host_routes() {
         let host = fake_host();
-        assert_eq!(
-            subnet_of(&host, ip("10.0.0.50")).unwrap().addr,
-            ip("10.0.0.11")
-        );
-        assert_eq!(
-            subnet_of(&host, ip("10.0.0.200")).unwrap().interface,
-            "eth1"
-        );
+        let home = |text: &str| match home_of(&host, ip(text)) {
+            Home::Interface(a) => Some(a.clone()),
+            Home::Nowhere => None,
+            Home::Ambiguous(names) => panic!("ambiguous: {names:?}"),
+        };
+        assert_eq!(home("10.0.0.50").unwrap().addr, ip("10.0.0.11"));
+        assert_eq!(home("10.0.0.200").unwrap().interface, "eth1");
         // The /32 VIP only matches itself.
-        assert_eq!(subnet_of(&host, ip("10.0.0.100")).unwrap().prefix, 32);
-        assert_eq!(subnet_of(&host, ip("fd00::100")).unwrap().interface, "eth0");
-        assert!(subnet_of(&host, ip("192.0.2.1")).is_none());
-        assert!(subnet_of(&host, ip("fd01::1")).is_none());
+        assert_eq!(home("10.0.0.100").unwrap().prefix, 32);
+        assert_eq!(home("fd00::100").unwrap().interface, "eth0");
+        assert!(home("192.0.2.1").is_none());
+        assert!(home("fd01::1").is_none());
         let default = vec![addr("eth9", "0.0.0.0/0")];
-        assert!(subnet_of(&default, ip("192.0.2.1")).is_none());
+        assert_eq!(home_of(&default, ip("192.0.2.1")), Home::Nowhere);
+    }
+
+    #[test]
+    fn two_interfaces_tied_at_the_longest_prefix_are_ambiguous() {
+        let host = vec![
+            addr("eth0", "10.1.0.5/24"),
+            addr("eth1", "10.1.0.6/24"),
+            addr("eth2", "10.0.0.1/8"),
+        ];
+        assert_eq!(
+            home_of(&host, ip("10.1.0.100")),
+            Home::Ambiguous(vec!["eth0", "eth1"])
+        );
+        // A longer prefix elsewhere settles it, as routing would.
+        let host = vec![addr("eth0", "10.1.0.5/24"), addr("eth1", "10.1.0.6/16")];
+        match home_of(&host, ip("10.1.0.100")) {
+            Home::Interface(a) => assert_eq!(a.interface, "eth0"),
+            other => panic!("{other:?}"),
+        }
+        // Two addresses of one interface are one home.
+        let host = vec![addr("eth0", "10.1.0.5/24"), addr("eth0", "10.1.0.6/24")];
+        assert!(matches!(
+            home_of(&host, ip("10.1.0.100")),
+            Home::Interface(_)
+        ));
     }
 
     #[test]

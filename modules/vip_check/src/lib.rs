@@ -326,13 +326,15 @@ impl ScanSpec {
             Some(name) => name.clone(),
             None => vips
                 .iter()
-                .find_map(|v| net::subnet_of(addrs, v.addr))
-                .map(|a| a.interface.clone())
+                .find_map(|v| match net::home_of(addrs, v.addr) {
+                    net::Home::Interface(a) => Some(a.interface.clone()),
+                    net::Home::Nowhere | net::Home::Ambiguous(_) => None,
+                })
                 .ok_or_else(|| {
                     let vips: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
                     Failure::new(format!(
-                        "option 'vrrp_scan.interface' is not set and no interface here is in \
-                         the subnet of {}: set it to the interface of the VRRP segment",
+                        "option 'vrrp_scan.interface' is not set and no one interface here is \
+                         in the subnet of {}: set it to the interface of the VRRP segment",
                         scan::list(&vips)
                     ))
                 })?,
@@ -519,12 +521,17 @@ fn state_reached(spec: &Spec, addrs: &[HostAddr]) -> Result<(), String> {
         .iter()
         .map(|v| match (spec.state, net::holding(addrs, v.addr)) {
             (State::Absent, Some(h)) => format!("{} (on {})", v.addr, h.interface),
-            _ => match net::subnet_of(addrs, v.addr) {
-                Some(s) => format!(
+            _ => match net::home_of(addrs, v.addr) {
+                net::Home::Interface(s) => format!(
                     "{} (its subnet is on {}: {}/{})",
                     v.addr, s.interface, s.addr, s.prefix
                 ),
-                None => format!("{} (no interface here is in its subnet)", v.addr),
+                net::Home::Ambiguous(names) => format!(
+                    "{} (its subnet is on several interfaces: {})",
+                    v.addr,
+                    names.join(", ")
+                ),
+                net::Home::Nowhere => format!("{} (no interface here is in its subnet)", v.addr),
             },
         })
         .collect();

@@ -481,7 +481,7 @@ fn vrrp_scan_options_fail_clearly() {
         (scan(json!({"interface": "eth0/1"})), "option 'vrrp_scan.interface' must be an interface name"),
         (scan(json!({"interface": "vcnosuch0"})), "option 'vrrp_scan.interface': no interface named 'vcnosuch0' on this host"),
         (scan(json!({"vrid": 51})), "Unsupported parameters for (vrrp_scan): vrid."),
-        (json!({"vips": ["198.51.100.77"], "vrrp_scan": {}}), "option 'vrrp_scan.interface' is not set and no interface here is in the subnet of 198.51.100.77"),
+        (json!({"vips": ["198.51.100.77"], "vrrp_scan": {}}), "option 'vrrp_scan.interface' is not set and no one interface here is in the subnet of 198.51.100.77"),
     ] {
         let r = module(dir.path(), &[], options.clone());
         assert_eq!(r.code, 1, "{options}");
