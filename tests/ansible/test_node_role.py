@@ -193,3 +193,25 @@ def test_host_addresses_follow_kubesprays_precedence(tmp_path):
         {"node_name": "ip", "node_ips": ["10.9.9.3"], "extra_sans": []},  # etcd_access_address wins
     ]
     assert shown["cluster"] == "etcd1=https://192.0.2.4:2380,ip=https://10.9.9.3:2380"
+
+
+# kubeha_lb's tasks carry their daemon's tag, like kubespray's load balancer files (Ansible's
+# own task selection, read with --list-tasks: nothing runs).
+@pytest.mark.path_independent
+@pytest.mark.parametrize("args, has, lacks", [
+    (["--tags", "haproxy"], ["Haproxy | Write haproxy configuration", "Apiserver LB | Check the variables"],
+     ["Keepalived | Write keepalived configuration"]),
+    (["--tags", "keepalived"], ["Keepalived | Write keepalived configuration", "Keepalived | Refuse a router id"],
+     ["Haproxy | Write haproxy configuration"]),
+    (["--skip-tags", "keepalived"], ["Haproxy | Write haproxy configuration"],
+     ["Keepalived | Install the health probe", "Apiserver LB | Verify"]),
+])
+def test_kubeha_lb_tasks_carry_their_daemons_tag(args, has, lacks):
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventory" / "lab" / "inventory.ini"),
+         "cluster.yml", "--list-tasks", *args],
+        cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split("kubeha_lb : ", 1)[1] for line in proc.stdout.splitlines() if "kubeha_lb : " in line]
+    assert all(any(t in line for line in listed) for t in has), listed
+    assert not any(t in line for t in lacks for line in listed), listed
