@@ -25,7 +25,7 @@ pub mod request;
 pub mod sign;
 
 use inspect::{Clock, Wanted};
-use kubeha_runtime::{file, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{file, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use layout::{Layout, Member, Profile};
 use pki::KeyAlgorithm;
 use serde::Deserialize;
@@ -38,8 +38,8 @@ pub struct EtcdCerts;
 
 const MEMBER: &[Opt] = &[
     Opt::str("node_name").required(),
-    Opt::list("node_ips", Kind::Str).default(Default::Json("[]")),
-    Opt::list("extra_sans", Kind::Str).default(Default::Json("[]")),
+    Opt::list("node_ips", Kind::Str).default(DefaultValue::Json("[]")),
+    Opt::list("extra_sans", Kind::Str).default(DefaultValue::Json("[]")),
 ];
 
 /// The keys of one `request` result entry, which `sign` takes back unchanged.
@@ -48,7 +48,7 @@ const REQUEST: &[Opt] = &[
     Opt::str("name").required(),
     Opt::str("profile").required(),
     Opt::str("reason"),
-    Opt::list("sans", Kind::Str).default(Default::Json("[]")),
+    Opt::list("sans", Kind::Str).default(DefaultValue::Json("[]")),
     Opt::str("key_algorithm"),
     Opt::str("csr"),
 ];
@@ -60,7 +60,7 @@ const ISSUED: &[Opt] = &[
     Opt::str("profile").required(),
     Opt::str("cert").required(),
     Opt::str("subject"),
-    Opt::list("sans", Kind::Str).default(Default::Json("[]")),
+    Opt::list("sans", Kind::Str).default(DefaultValue::Json("[]")),
     Opt::str("serial"),
     Opt::str("not_after"),
 ];
@@ -73,32 +73,32 @@ impl Module for EtcdCerts {
             .choices(&["ca", "request", "sign", "install", "report"]),
         Opt::str("layout")
             .choices(&["kubeadm", "kubespray"])
-            .default(Default::Str("kubeadm")),
+            .default(DefaultValue::Str("kubeadm")),
         Opt::path("cert_dir"),
         Opt::str("node_name"),
-        Opt::list("node_ips", Kind::Str).default(Default::Json("[]")),
-        Opt::list("extra_sans", Kind::Str).default(Default::Json("[]")),
-        Opt::list("certs", Kind::Str).default(Default::Json(
+        Opt::list("node_ips", Kind::Str).default(DefaultValue::Json("[]")),
+        Opt::list("extra_sans", Kind::Str).default(DefaultValue::Json("[]")),
+        Opt::list("certs", Kind::Str).default(DefaultValue::Json(
             r#"["etcd-server", "etcd-peer", "etcd-healthcheck-client", "apiserver-etcd-client"]"#,
         )),
         Opt::str("key_algorithm")
             .choices(KeyAlgorithm::NAMES)
-            .default(Default::Str("ECDSA-P256")),
-        Opt::int("validity_days").default(Default::Int(365)),
-        Opt::int("ca_validity_days").default(Default::Int(3650)),
-        Opt::int("renew_before_days").default(Default::Int(30)),
-        Opt::bool("rotate_keys").default(Default::Bool(false)),
-        Opt::bool("force").default(Default::Bool(false)),
+            .default(DefaultValue::Str("ECDSA-P256")),
+        Opt::int("validity_days").default(DefaultValue::Int(365)),
+        Opt::int("ca_validity_days").default(DefaultValue::Int(3650)),
+        Opt::int("renew_before_days").default(DefaultValue::Int(30)),
+        Opt::bool("rotate_keys").default(DefaultValue::Bool(false)),
+        Opt::bool("force").default(DefaultValue::Bool(false)),
         Opt::str("ca_cert"),
         Opt::list("members", Kind::Dict)
             .suboptions(MEMBER)
-            .default(Default::Json("[]")),
+            .default(DefaultValue::Json("[]")),
         Opt::list("requests", Kind::Dict)
             .suboptions(REQUEST)
-            .default(Default::Json("[]")),
+            .default(DefaultValue::Json("[]")),
         Opt::list("issued", Kind::Dict)
             .suboptions(ISSUED)
-            .default(Default::Json("[]")),
+            .default(DefaultValue::Json("[]")),
         Opt::str("owner"),
         Opt::str("group"),
     ];

@@ -12,7 +12,9 @@
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{
+    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
+};
 use serde::{Deserialize, Serialize};
 
 const TEMPLATE: &str = include_str!("../templates/haproxy.cfg.j2");
@@ -31,47 +33,47 @@ const BACKEND: &[Opt] = &[
 impl Module for HaproxyConfig {
     const NAME: &'static str = "haproxy_config";
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(Default::Str("/etc/haproxy/haproxy.cfg")),
-        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
+        Opt::path("dest").default(DefaultValue::Str("/etc/haproxy/haproxy.cfg")),
+        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
-        Opt::bool("backup").default(Default::Bool(false)),
-        Opt::bool("validate").default(Default::Bool(true)),
-        Opt::str("haproxy_path").default(Default::Str("haproxy")),
-        Opt::bool("warnings_as_errors").default(Default::Bool(false)),
-        Opt::list("bind_addresses", Kind::Str).default(Default::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(Default::Int(6443)),
+        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
+        Opt::bool("backup").default(DefaultValue::Bool(false)),
+        Opt::bool("validate").default(DefaultValue::Bool(true)),
+        Opt::str("haproxy_path").default(DefaultValue::Str("haproxy")),
+        Opt::bool("warnings_as_errors").default(DefaultValue::Bool(false)),
+        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
+        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
         Opt::list("backends", Kind::Dict)
             .required()
             .suboptions(BACKEND),
-        Opt::int("backend_port").default(Default::Int(6443)),
+        Opt::int("backend_port").default(DefaultValue::Int(6443)),
         Opt::str("balance")
             .choices(&["leastconn", "roundrobin", "source"])
-            .default(Default::Str("leastconn")),
+            .default(DefaultValue::Str("leastconn")),
         Opt::str("health_check")
             .choices(&["https", "tcp", "none"])
-            .default(Default::Str("https")),
-        Opt::str("health_check_path").default(Default::Str("/healthz")),
-        Opt::str("check_inter").default(Default::Str("15s")),
-        Opt::str("check_downinter").default(Default::Str("15s")),
-        Opt::int("check_rise").default(Default::Int(2)),
-        Opt::int("check_fall").default(Default::Int(2)),
-        Opt::str("check_slowstart").default(Default::Str("60s")),
-        Opt::int("server_maxconn").default(Default::Int(1000)),
-        Opt::int("server_maxqueue").default(Default::Int(256)),
-        Opt::int("server_weight").default(Default::Int(100)),
-        Opt::int("maxconn").default(Default::Int(4000)),
-        Opt::int("retries").default(Default::Int(5)),
-        Opt::str("timeout_connect").default(Default::Str("30s")),
-        Opt::str("timeout_client").default(Default::Str("5m")),
-        Opt::str("timeout_server").default(Default::Str("15m")),
-        Opt::str("timeout_check").default(Default::Str("30s")),
+            .default(DefaultValue::Str("https")),
+        Opt::str("health_check_path").default(DefaultValue::Str("/healthz")),
+        Opt::str("check_inter").default(DefaultValue::Str("15s")),
+        Opt::str("check_downinter").default(DefaultValue::Str("15s")),
+        Opt::int("check_rise").default(DefaultValue::Int(2)),
+        Opt::int("check_fall").default(DefaultValue::Int(2)),
+        Opt::str("check_slowstart").default(DefaultValue::Str("60s")),
+        Opt::int("server_maxconn").default(DefaultValue::Int(1000)),
+        Opt::int("server_maxqueue").default(DefaultValue::Int(256)),
+        Opt::int("server_weight").default(DefaultValue::Int(100)),
+        Opt::int("maxconn").default(DefaultValue::Int(4000)),
+        Opt::int("retries").default(DefaultValue::Int(5)),
+        Opt::str("timeout_connect").default(DefaultValue::Str("30s")),
+        Opt::str("timeout_client").default(DefaultValue::Str("5m")),
+        Opt::str("timeout_server").default(DefaultValue::Str("15m")),
+        Opt::str("timeout_check").default(DefaultValue::Str("30s")),
         Opt::int("healthcheck_port"),
-        Opt::str("healthcheck_bind_address").default(Default::Str("*")),
+        Opt::str("healthcheck_bind_address").default(DefaultValue::Str("*")),
         Opt::int("stats_port"),
-        Opt::str("stats_bind_address").default(Default::Str("127.0.0.1")),
-        Opt::str("stats_uri").default(Default::Str("/stats")),
+        Opt::str("stats_bind_address").default(DefaultValue::Str("127.0.0.1")),
+        Opt::str("stats_uri").default(DefaultValue::Str("/stats")),
         Opt::str("stats_user"),
         Opt::str("stats_password").no_log(),
         Opt::path("stats_socket"),

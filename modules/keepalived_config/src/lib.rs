@@ -13,7 +13,9 @@ mod config;
 pub mod net;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{file, template, tool, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{
+    file, template, tool, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
+};
 use serde::Deserialize;
 
 pub use config::Config;
@@ -28,7 +30,7 @@ pub struct KeepalivedConfig;
 const SCRIPT: &[Opt] = &[
     Opt::str("name").required(),
     Opt::str("script").required(),
-    Opt::int("interval").default(Default::Int(1)),
+    Opt::int("interval").default(DefaultValue::Int(1)),
     Opt::int("timeout"),
     Opt::int("fall"),
     Opt::int("rise"),
@@ -66,22 +68,22 @@ impl Module for KeepalivedConfig {
     const NAME: &'static str = "keepalived_config";
     const SPEC: &'static [Opt] = &[
         // The file.
-        Opt::path("dest").default(Default::Str("/etc/keepalived/keepalived.conf")),
-        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
+        Opt::path("dest").default(DefaultValue::Str("/etc/keepalived/keepalived.conf")),
+        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
-        Opt::bool("backup").default(Default::Bool(false)),
-        Opt::bool("validate").default(Default::Bool(true)),
-        Opt::str("keepalived_path").default(Default::Str("keepalived")),
+        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
+        Opt::bool("backup").default(DefaultValue::Bool(false)),
+        Opt::bool("validate").default(DefaultValue::Bool(true)),
+        Opt::str("keepalived_path").default(DefaultValue::Str("keepalived")),
         // global_defs and what the per-host values are derived from.
         Opt::str("router_id"),
-        Opt::bool("enable_script_security").default(Default::Bool(true)),
-        Opt::str("script_user").default(Default::Str("root")),
-        Opt::str("cluster_name").default(Default::Str("cluster.local")),
+        Opt::bool("enable_script_security").default(DefaultValue::Bool(true)),
+        Opt::str("script_user").default(DefaultValue::Str("root")),
+        Opt::str("cluster_name").default(DefaultValue::Str("cluster.local")),
         Opt::str("this_host"),
-        Opt::int("priority_base").default(Default::Int(150)),
-        Opt::int("priority_step").default(Default::Int(10)),
+        Opt::int("priority_base").default(DefaultValue::Int(150)),
+        Opt::int("priority_step").default(DefaultValue::Int(10)),
         Opt::list("scripts", Kind::Dict).suboptions(SCRIPT),
         Opt::list("instances", Kind::Dict).suboptions(INSTANCE),
         // Defaults for every instance (the only instance when `instances` is not given).
@@ -90,14 +92,14 @@ impl Module for KeepalivedConfig {
         Opt::str("state").choices(&["MASTER", "BACKUP"]),
         Opt::int("priority"),
         Opt::int("virtual_router_id"),
-        Opt::new("advert_int", Kind::Float).default(Default::Int(1)),
+        Opt::new("advert_int", Kind::Float).default(DefaultValue::Int(1)),
         Opt::int("vrrp_version").choices(&["2", "3"]),
         Opt::str("auth_pass").no_log(),
         Opt::list("peers", Kind::Str),
-        Opt::bool("unicast").default(Default::Bool(false)),
+        Opt::bool("unicast").default(DefaultValue::Bool(false)),
         Opt::str("unicast_src_ip"),
         Opt::list("unicast_peers", Kind::Str),
-        Opt::bool("nopreempt").default(Default::Bool(false)),
+        Opt::bool("nopreempt").default(DefaultValue::Bool(false)),
         Opt::new("preempt_delay", Kind::Float),
         Opt::list("track_scripts", Kind::Str),
         Opt::str("notify_master"),

@@ -15,7 +15,9 @@
 mod validate;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, template, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{
+    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
+};
 use serde::{Deserialize, Serialize};
 
 pub use validate::{check_config, NginxCheck};
@@ -39,43 +41,43 @@ const BACKEND: &[Opt] = &[
 impl Module for NginxProxyConfig {
     const NAME: &'static str = "nginx_proxy_config";
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(Default::Str("/etc/nginx/nginx.conf")),
-        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
+        Opt::path("dest").default(DefaultValue::Str("/etc/nginx/nginx.conf")),
+        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0700")),
-        Opt::bool("backup").default(Default::Bool(false)),
-        Opt::bool("validate").default(Default::Bool(true)),
-        Opt::str("nginx_path").default(Default::Str("nginx")),
-        Opt::str("stream_module_path").default(Default::Str(DEBIAN_STREAM_MODULE)),
-        Opt::list("bind_addresses", Kind::Str).default(Default::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(Default::Int(6443)),
+        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0700")),
+        Opt::bool("backup").default(DefaultValue::Bool(false)),
+        Opt::bool("validate").default(DefaultValue::Bool(true)),
+        Opt::str("nginx_path").default(DefaultValue::Str("nginx")),
+        Opt::str("stream_module_path").default(DefaultValue::Str(DEBIAN_STREAM_MODULE)),
+        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
+        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
         Opt::list("backends", Kind::Dict)
             .required()
             .suboptions(BACKEND),
-        Opt::int("backend_port").default(Default::Int(6443)),
+        Opt::int("backend_port").default(DefaultValue::Int(6443)),
         Opt::str("balance")
             .choices(&["least_conn", "round_robin", "random", "hash"])
-            .default(Default::Str("least_conn")),
-        Opt::int("max_fails").default(Default::Int(1)),
-        Opt::str("fail_timeout").default(Default::Str("10s")),
-        Opt::str("proxy_timeout").default(Default::Str("10m")),
-        Opt::str("proxy_connect_timeout").default(Default::Str("1s")),
+            .default(DefaultValue::Str("least_conn")),
+        Opt::int("max_fails").default(DefaultValue::Int(1)),
+        Opt::str("fail_timeout").default(DefaultValue::Str("10s")),
+        Opt::str("proxy_timeout").default(DefaultValue::Str("10m")),
+        Opt::str("proxy_connect_timeout").default(DefaultValue::Str("1s")),
         Opt::int("healthcheck_port"),
-        Opt::list("healthcheck_bind_addresses", Kind::Str).default(Default::Json(r#"["*"]"#)),
-        Opt::bool("stub_status").default(Default::Bool(true)),
-        Opt::str("keepalive_timeout").default(Default::Str("5m")),
-        Opt::str("worker_processes").default(Default::Str("2")),
-        Opt::int("worker_connections").default(Default::Int(16384)),
-        Opt::int("worker_rlimit_nofile").default(Default::Int(130048)),
+        Opt::list("healthcheck_bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["*"]"#)),
+        Opt::bool("stub_status").default(DefaultValue::Bool(true)),
+        Opt::str("keepalive_timeout").default(DefaultValue::Str("5m")),
+        Opt::str("worker_processes").default(DefaultValue::Str("2")),
+        Opt::int("worker_connections").default(DefaultValue::Int(16384)),
+        Opt::int("worker_rlimit_nofile").default(DefaultValue::Int(130048)),
         Opt::str("user"),
-        Opt::str("pid_file").default(Default::Str("/run/nginx.pid")),
-        Opt::str("error_log").default(Default::Str("stderr")),
+        Opt::str("pid_file").default(DefaultValue::Str("/run/nginx.pid")),
+        Opt::str("error_log").default(DefaultValue::Str("stderr")),
         Opt::str("error_log_level")
             .choices(&[
                 "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
             ])
-            .default(Default::Str("notice")),
+            .default(DefaultValue::Str("notice")),
         Opt::str("stream_access_log"),
     ];
     type Params = Params;

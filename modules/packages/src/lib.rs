@@ -6,7 +6,7 @@
 
 pub mod manager;
 
-use kubeha_runtime::{Action, Context, Default, Diff, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{Action, Context, DefaultValue, Diff, Failure, Kind, Module, Opt, Plan};
 use manager::{Manager, Versions};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -34,12 +34,12 @@ impl Module for Packages {
         Opt::list("name", Kind::Str).required(),
         Opt::str("state")
             .choices(&["present", "latest", "absent"])
-            .default(Default::Str("present")),
-        Opt::bool("update_cache").default(Default::Bool(false)),
-        Opt::int("cache_valid_time").default(Default::Int(0)),
+            .default(DefaultValue::Str("present")),
+        Opt::bool("update_cache").default(DefaultValue::Bool(false)),
+        Opt::int("cache_valid_time").default(DefaultValue::Int(0)),
         Opt::str("manager")
             .choices(&["auto", "apt", "dnf", "yum", "zypper"])
-            .default(Default::Str("auto")),
+            .default(DefaultValue::Str("auto")),
         Opt::bool("install_recommends"),
     ];
     type Params = Params;

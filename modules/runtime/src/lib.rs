@@ -29,7 +29,7 @@ pub mod fuzz;
 pub mod testing;
 
 pub use plan::{Action, Diff, Plan};
-pub use spec::{Default, Kind, Opt};
+pub use spec::{DefaultValue, Kind, Opt};
 pub use wire::Meta;
 
 use serde::de::DeserializeOwned;

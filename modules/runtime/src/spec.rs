@@ -41,7 +41,7 @@ impl Kind {
 
 /// A default value; kept as plain data so specs can be `const`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Default {
+pub enum DefaultValue {
     /// No default: the option is null (or absent from `Params` as `None`) when not given.
     Null,
     Str(&'static str),
@@ -51,14 +51,14 @@ pub enum Default {
     Json(&'static str),
 }
 
-impl Default {
+impl DefaultValue {
     pub fn to_value(self) -> Value {
         match self {
-            Default::Null => Value::Null,
-            Default::Str(s) => Value::String(s.to_owned()),
-            Default::Int(i) => Value::from(i),
-            Default::Bool(b) => Value::Bool(b),
-            Default::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            DefaultValue::Null => Value::Null,
+            DefaultValue::Str(s) => Value::String(s.to_owned()),
+            DefaultValue::Int(i) => Value::from(i),
+            DefaultValue::Bool(b) => Value::Bool(b),
+            DefaultValue::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         }
     }
 }
@@ -71,7 +71,7 @@ pub struct Opt {
     /// For lists: the type of each element.
     pub elements: Option<Kind>,
     pub required: bool,
-    pub default: Default,
+    pub default: DefaultValue,
     pub choices: &'static [&'static str],
     /// A secret: its value is scrubbed from every string the module emits.
     pub no_log: bool,
@@ -86,7 +86,7 @@ impl Opt {
             kind,
             elements: None,
             required: false,
-            default: Default::Null,
+            default: DefaultValue::Null,
             choices: &[],
             no_log: false,
             suboptions: &[],
@@ -119,7 +119,7 @@ impl Opt {
             ..self
         }
     }
-    pub const fn default(self, default: Default) -> Opt {
+    pub const fn default(self, default: DefaultValue) -> Opt {
         Opt { default, ..self }
     }
     pub const fn choices(self, choices: &'static [&'static str]) -> Opt {
@@ -464,12 +464,12 @@ mod tests {
 
     const SUB: &[Opt] = &[Opt::str("name").required(), Opt::int("port")];
     const SPEC: &[Opt] = &[
-        Opt::int("port").default(Default::Int(6443)),
-        Opt::bool("backup").default(Default::Bool(false)),
+        Opt::int("port").default(DefaultValue::Int(6443)),
+        Opt::bool("backup").default(DefaultValue::Bool(false)),
         Opt::str("balance")
             .choices(&["leastconn", "roundrobin"])
-            .default(Default::Str("leastconn")),
-        Opt::list("binds", Kind::Str).default(Default::Json(r#"["127.0.0.1"]"#)),
+            .default(DefaultValue::Str("leastconn")),
+        Opt::list("binds", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
         Opt::list("servers", Kind::Dict).suboptions(SUB),
         Opt::str("password").no_log(),
         Opt::dict("labels"),

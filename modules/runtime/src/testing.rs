@@ -97,7 +97,7 @@ fn compare_options(spec: &[Opt], docs: &Value, path: &str, problems: &mut Vec<St
                 opt.default.to_value()
             ));
         }
-        if let crate::spec::Default::Json(text) = opt.default {
+        if let crate::spec::DefaultValue::Json(text) = opt.default {
             if serde_json::from_str::<Value>(text).is_err() {
                 problems.push(format!("{here}: the spec's JSON default does not parse"));
             }

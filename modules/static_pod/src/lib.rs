@@ -16,7 +16,7 @@ pub mod k8s;
 pub mod yaml;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, file, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -123,29 +123,29 @@ impl Module for StaticPod {
         Opt::str("name"),
         Opt::str("state")
             .choices(&["present", "absent"])
-            .default(Default::Str("present")),
-        Opt::path("manifest_dir").default(Default::Str("/etc/kubernetes/manifests")),
+            .default(DefaultValue::Str("present")),
+        Opt::path("manifest_dir").default(DefaultValue::Str("/etc/kubernetes/manifests")),
         Opt::str("file_name"),
-        Opt::list("replaces", Kind::Str).default(Default::Json("[]")),
-        Opt::str("namespace").default(Default::Str("kube-system")),
+        Opt::list("replaces", Kind::Str).default(DefaultValue::Json("[]")),
+        Opt::str("namespace").default(DefaultValue::Str("kube-system")),
         Opt::str("image"),
         Opt::str("image_pull_policy")
             .choices(&["IfNotPresent", "Always", "Never"])
-            .default(Default::Str("IfNotPresent")),
+            .default(DefaultValue::Str("IfNotPresent")),
         Opt::path("config_dir"),
         Opt::str("config_checksum"),
         Opt::str("checksum_annotation"),
         Opt::int("healthcheck_port"),
         Opt::str("healthcheck_host"),
-        Opt::str("cpu_requests").default(Default::Str("25m")),
-        Opt::str("memory_requests").default(Default::Str("32M")),
+        Opt::str("cpu_requests").default(DefaultValue::Str("25m")),
+        Opt::str("memory_requests").default(DefaultValue::Str("32M")),
         Opt::dict("labels"),
         Opt::dict("annotations"),
         Opt::dict("spec"),
-        Opt::new("mode", Kind::Raw).default(Default::Str("0640")),
+        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
         Opt::str("owner"),
         Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(Default::Str("0755")),
+        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
     ];
     type Params = Params;
 

@@ -20,7 +20,7 @@ pub mod vrrp;
 
 use checks::Deadline;
 use kubeha_runtime::net::{self, Cidr, HostAddr};
-use kubeha_runtime::{check, CliExit, Context, Default, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, CliExit, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -62,9 +62,9 @@ pub struct ScanParams {
 
 const VRRP_SCAN: &[Opt] = &[
     Opt::str("interface"),
-    Opt::new("seconds", Kind::Float).default(Default::Json("3.0")),
+    Opt::new("seconds", Kind::Float).default(DefaultValue::Json("3.0")),
     Opt::int("virtual_router_id"),
-    Opt::list("own_sources", Kind::Str).default(Default::Json("[]")),
+    Opt::list("own_sources", Kind::Str).default(DefaultValue::Json("[]")),
 ];
 
 impl Module for VipCheck {
@@ -73,11 +73,11 @@ impl Module for VipCheck {
         Opt::list("vips", Kind::Str).required(),
         Opt::str("state")
             .choices(&["any", "present", "absent"])
-            .default(Default::Str("any")),
-        Opt::int("timeout").default(Default::Int(0)),
+            .default(DefaultValue::Str("any")),
+        Opt::int("timeout").default(DefaultValue::Int(0)),
         Opt::int("port"),
-        Opt::new("probe_timeout", Kind::Float).default(Default::Json("3.0")),
-        Opt::bool("tls_check").default(Default::Bool(false)),
+        Opt::new("probe_timeout", Kind::Float).default(DefaultValue::Json("3.0")),
+        Opt::bool("tls_check").default(DefaultValue::Bool(false)),
         Opt::str("server_name"),
         Opt::dict("vrrp_scan").suboptions(VRRP_SCAN),
     ];
