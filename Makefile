@@ -33,7 +33,7 @@ collection: ## build the kubeha.ha Galaxy collection (make build + roles) into t
 	@test -x $(VENV)/bin/ansible-galaxy || { echo "no $(VENV): run make deps first" >&2; exit 1; }
 	$(VENV)/bin/python modules/runtime/ansible/collection/build.py
 
-test: deps build ## run every test: cargo, ansible-core on localhost, the lab, molecule
+test: deps build ## run every test: cargo, ansible-core 2.15-2.19, kubespray drop-in, the lab, molecule
 	tests/run
 
 test-fast: ## cargo tests only (no root, seconds)

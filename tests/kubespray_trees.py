@@ -171,3 +171,20 @@ def dropped_in(name, tree, bin_dir, tmp_path_factory):
 def changed_tasks(output):
     """The names of the tasks that reported a change on some host."""
     return set(re.findall(r"^TASK \[(?:[^\]:]+ : )?([^\]]+)\][^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?changed: ", output, re.M))
+
+
+def etcd_member_argv(host, address, members, ssl_dir, data_dir, peer_port, client_port):
+    """How kubespray's etcd runs a member on the certificates of its layout: member-<host> as
+    server and peer certificate, peers and clients authenticated by certificate. `members` maps
+    each member's name to its address."""
+    member, ca = f"{ssl_dir}/member-{host}", f"{ssl_dir}/ca.pem"
+    cluster = ",".join(f"{h}=https://{a}:{peer_port}" for h, a in members.items())
+    return ["etcd", "--name", host, "--data-dir", str(data_dir),
+            "--listen-peer-urls", f"https://{address}:{peer_port}",
+            "--initial-advertise-peer-urls", f"https://{address}:{peer_port}",
+            "--listen-client-urls", f"https://{address}:{client_port}",
+            "--advertise-client-urls", f"https://{address}:{client_port}",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--cert-file", f"{member}.pem", "--key-file", f"{member}-key.pem", "--client-cert-auth",
+            "--trusted-ca-file", ca, "--peer-cert-file", f"{member}.pem", "--peer-key-file", f"{member}-key.pem",
+            "--peer-client-cert-auth", "--peer-trusted-ca-file", ca]

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from kubeha_test import require_built_modules
-from kubespray_trees import Kubespray, changed_tasks, copy_tree, dropped_in, trees, venv_bin
+from kubespray_trees import Kubespray, changed_tasks, copy_tree, dropped_in, etcd_member_argv, trees, venv_bin
 
 pytestmark = pytest.mark.kubespray
 
@@ -334,23 +334,12 @@ def assert_a_tls_etcd_cluster_runs(ssl_dirs: dict, workdir: Path):
     assert os.path.exists(etcd), "needs etcd (Debian's etcd-server, installed by make deps)"
     hosts = {"cp1": "127.0.0.11", "cp2": "127.0.0.12", "cp3": "127.0.0.13"}
     peer, client = free_port("127.0.0.11"), free_port("127.0.0.11")
-    cluster = ",".join(f"{h}=https://{a}:{peer}" for h, a in hosts.items())
     procs = []
     try:
         for host, address in hosts.items():
-            ssl = ssl_dirs[host]
-            member, key = ssl / f"member-{host}.pem", ssl / f"member-{host}-key.pem"
+            argv = etcd_member_argv(host, address, hosts, ssl_dirs[host], workdir / f"data-{host}", peer, client)
             procs.append(subprocess.Popen(
-                [etcd, "--name", host, "--data-dir", str(workdir / f"data-{host}"),
-                 "--listen-peer-urls", f"https://{address}:{peer}",
-                 "--initial-advertise-peer-urls", f"https://{address}:{peer}",
-                 "--listen-client-urls", f"https://{address}:{client}",
-                 "--advertise-client-urls", f"https://{address}:{client}",
-                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                 "--cert-file", str(member), "--key-file", str(key), "--client-cert-auth",
-                 "--trusted-ca-file", str(ssl / "ca.pem"),
-                 "--peer-cert-file", str(member), "--peer-key-file", str(key), "--peer-client-cert-auth",
-                 "--peer-trusted-ca-file", str(ssl / "ca.pem")],
+                [etcd, *argv[1:]],
                 stdout=subprocess.DEVNULL, stderr=open(workdir / f"etcd-{host}.log", "w")))
         endpoints = ",".join(f"https://{a}:{client}" for a in hosts.values())
         # Every host's client certificates are accepted: etcdctl's (admin-) and the apiserver's

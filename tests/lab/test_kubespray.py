@@ -10,12 +10,13 @@ config directories), so the other lab tests are not disturbed."""
 
 import json
 import re
+import shlex
 
 import pytest
 import yaml
 
 from kubeha_test import REPO, require_built_modules
-from kubespray_trees import Kubespray, changed_tasks, copy_tree, dropped_in, trees, venv_bin
+from kubespray_trees import Kubespray, changed_tasks, copy_tree, dropped_in, etcd_member_argv, trees, venv_bin
 from labtools import LAB, wait_until
 
 # Runs kubespray's Ansible with kubeha's fast path whatever the tier's path: once is enough.
@@ -69,17 +70,10 @@ def test_etcd_certificates_and_a_tls_etcd_on_the_lab(kubespray, lab):
 
     pids = {}
     try:
-        cluster = ",".join(f"{h}=https://{a}:12380" for h, a in ETCD.items())
         for host, address in ETCD.items():
-            member = f"{CERT_DIR}/member-{host}"
+            argv = etcd_member_argv(host, address, ETCD, CERT_DIR, "/tmp/kubespray-etcd-data", 12380, 12379)
             pids[host] = lab.sh(host, (
-                f"rm -rf /tmp/kubespray-etcd-data; setsid nohup etcd --name {host} --data-dir /tmp/kubespray-etcd-data"
-                f" --listen-peer-urls https://{address}:12380 --initial-advertise-peer-urls https://{address}:12380"
-                f" --listen-client-urls https://{address}:12379 --advertise-client-urls https://{address}:12379"
-                f" --initial-cluster {cluster} --initial-cluster-state new"
-                f" --cert-file {member}.pem --key-file {member}-key.pem --client-cert-auth"
-                f" --trusted-ca-file {CERT_DIR}/ca.pem --peer-cert-file {member}.pem --peer-key-file {member}-key.pem"
-                f" --peer-client-cert-auth --peer-trusted-ca-file {CERT_DIR}/ca.pem"
+                f"rm -rf /tmp/kubespray-etcd-data; setsid nohup {shlex.join(argv)}"
                 " > /tmp/kubespray-etcd.log 2>&1 < /dev/null & echo $!")).stdout.strip()
         endpoints = ",".join(f"https://{a}:12379" for a in ETCD.values())
         health = (f"ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert={CERT_DIR}/ca.pem"
