@@ -17,7 +17,7 @@ import yaml
 
 from kubeha_test import REPO, require_built_modules
 from kubespray_trees import Kubespray, changed_tasks, copy_tree, dropped_in, etcd_member_argv, trees, venv_bin
-from labtools import LAB, wait_until
+from labtools import LAB, LAB_DIR, wait_until
 
 # Runs kubespray's Ansible with kubeha's fast path whatever the tier's path: once is enough.
 pytestmark = [pytest.mark.lab, pytest.mark.path_independent]
@@ -45,10 +45,14 @@ def kubespray(cluster, tmp_path_factory):
 
 
 def run(ks, book, *args):
-    # kubespray's ansible.cfg sets ssh_args with UserKnownHostsFile=/dev/null, which would win
-    # over the lab's known_hosts; the lab checks host keys.
+    # The lab checks host keys. kubespray's ansible.cfg sets ssh_args with
+    # UserKnownHostsFile=/dev/null, and its defaults role sets ansible_ssh_common_args (for a
+    # bastion), a variable that beats the lab's ANSIBLE_SSH_COMMON_ARGS: without the extra var,
+    # only hosts with a live SSH master from an earlier play would answer.
     ks.extra_env = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s"}
-    rc, out = ks.playbook(book, "-i", str(INVENTORY), *args)
+    ssh = {"ansible_ssh_common_args": f"-o UserKnownHostsFile={LAB_DIR}/ssh/known_hosts"
+                                      " -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ConnectTimeout=5"}
+    rc, out = ks.playbook(book, "-i", str(INVENTORY), "-e", json.dumps(ssh), *args)
     recap = {m.group(1): tuple(int(g) for g in m.groups()[1:]) for m in RECAP.finditer(out)}
     assert rc == 0 and recap and all(r[1:] == (0, 0) for r in recap.values()), out[-8000:]
     return out
