@@ -310,7 +310,6 @@ def bench_scaling(args, tmp, results):
                              ("9 hosts", BENCH / "inventory9" / "inventory.ini")):
         lab("down")
         lab("up", inventory=inventory, timeout=1800)
-        playbook("tests/lab/prepare.yml", inventory=inventory)
         playbook("cluster.yml", inventory=inventory)           # converge
         runs = [playbook("cluster.yml", inventory=inventory) for _ in range(args.rounds)]
         times[label] = round(statistics.median(runs), 2)
@@ -341,7 +340,6 @@ def main():
     only = args.only.split(",")
     results = {"machine": machine_notes()}
     lab("up", timeout=1800)
-    playbook("tests/lab/prepare.yml")
     with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
         for name, fn in (("per_task", bench_per_task), ("role", bench_role), ("exec", bench_exec),
                          ("scaling", bench_scaling)):

@@ -28,10 +28,9 @@ def converged(proc, recap):
 
 
 def deploy(lab):
-    """Every daemon installed on every host first (tests/lab/prepare.yml), so each config is
-    validated by its daemon even where a static pod runs it; reset.yml (so a reused lab starts
-    from scratch too); then cluster.yml at -vvvv (the secrets tests read that output)."""
-    converged(*playbook(lab, "tests/lab/prepare.yml"))
+    """reset.yml (so a reused lab starts from scratch too), then cluster.yml at -vvvv (the
+    secrets tests read that output). `lab up` installed the daemons every config is validated
+    with (the inventory's lab_preinstall)."""
     converged(*playbook(lab, "reset.yml"))
     proc, recap = playbook(lab, "cluster.yml", "-vvvv")
     converged(proc, recap)

@@ -33,6 +33,6 @@ def lab():
 
 @pytest.fixture(scope="session")
 def cluster(lab):
-    """The lab after tests/lab/prepare.yml and cluster.yml (at -vvvv): (process, recap)."""
+    """The lab after cluster.yml (at -vvvv): (process, recap)."""
     from clustertools import deploy
     return deploy(lab)

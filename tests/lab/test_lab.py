@@ -29,6 +29,19 @@ def test_ssh_config_and_known_hosts_work_for_humans(lab):
     assert lab.ssh("cp2", "hostname").stdout.strip() == "cp2"
 
 
+def test_up_preinstalls_the_inventorys_packages_on_its_group_only(lab):
+    """inventory/lab: lab_preinstall on k8s_cluster (the nodes validate configs they run as static
+    pods); the dedicated load balancers get only what cluster.yml installs (haproxy, keepalived)."""
+    def installed(host):
+        out = lab.sh(host, "dpkg-query -W -f='${Package}=${db:Status-Status} ' 2>/dev/null; true").stdout
+        return {p for p, _, state in (w.partition("=") for w in out.split()) if state == "installed"}
+    daemons = {"haproxy", "nginx", "libnginx-mod-stream", "keepalived"}
+    for host in ("cp1", "cp2", "cp3", "node1"):
+        assert daemons <= installed(host), host
+    for host in ("lb1", "lb2"):
+        assert "nginx" not in installed(host), host
+
+
 def test_each_host_has_its_own_hostname_and_namespaces(lab):
     seen = {}
     for host in lab.hosts:
