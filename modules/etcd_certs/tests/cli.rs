@@ -1,15 +1,36 @@
-//! The binary as Ansible runs it: bad input fails clearly and changes nothing, ad-hoc strings are
-//! coerced, diffs are readable and never show keys, owners are applied, arguments on stdin work.
+//! The binary as Ansible runs it: the contract every module keeps
+//! (`kubeha_runtime::testing::contract`); bad input fails clearly and changes nothing, ad-hoc
+//! strings are coerced, diffs are readable and never show keys, owners are applied.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
+use kubeha_runtime::fuzz;
+use kubeha_runtime::testing::contract::Subject;
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
+
+kubeha_runtime::module_tests! {
+    module: etcd_certs::EtcdCerts,
+    // Half the cases start from a valid request for one member's keys and CSRs; the fuzzer keeps
+    // `cert_dir` inside the sandbox. RSA keys take ~100 ms each in a debug build; the RSA path
+    // has its own tests.
+    fuzz: fuzz::Check {
+        seed: 0x6574_6364,
+        base: |sandbox| json!({"action": "request", "cert_dir": sandbox.join("pki"),
+            "node_name": "cp1", "node_ips": ["10.0.0.11"], "extra_sans": ["etcd.example.org"]}),
+        fixed: |_| json!({"key_algorithm": "ECDSA-P256"}),
+    },
+    binary: Subject {
+        binary: binary(),
+        task: |root| json!({"action": "ca", "cert_dir": root.join("pki")}),
+        shows: ("action", json!("ca")),
+        changes: true,
+    },
+}
 
 #[test]
 fn bad_input_fails_naming_the_option_and_changes_nothing() {
@@ -85,13 +106,7 @@ fn bad_input_fails_naming_the_option_and_changes_nothing() {
         ),
     ];
     for (args, expect) in cases {
-        let r = run(args.clone()).failed();
-        assert!(!r.changed());
-        assert!(
-            r.msg().contains(expect),
-            "for {args}:\n  got: {}\n  want: {expect}",
-            r.msg()
-        );
+        run(args).refused(expect);
     }
     // A CA certificate that is a leaf, and one that is not self-signed.
     let leaf = fs::read_to_string(pki.members[0].dir.join("etcd/server.crt")).unwrap();
@@ -125,20 +140,6 @@ fn adhoc_string_arguments_are_coerced() {
         .as_array()
         .unwrap()
         .contains(&json!("IP:10.0.0.1")));
-}
-
-#[test]
-fn unknown_options_are_ignored_when_ansible_says_so() {
-    let pki = Pki::new("kubeadm", 1);
-    let r = run(json!({
-        "action": "ca", "cert_dir": pki.members[0].dir, "colour": "red",
-        "_ansible_ignore_unknown_opts": true,
-    }))
-    .ok();
-    assert_eq!(
-        r.answer["warnings"][0],
-        json!("option 'colour' is not supported by etcd_certs and was ignored")
-    );
 }
 
 #[test]
@@ -275,52 +276,10 @@ fn report_is_read_only_and_names_what_is_wrong() {
         .unwrap()
         .starts_with("the certificate is unreadable"));
     assert_eq!(report.answer["ca"]["status"], json!("valid"));
-    assert_eq!(
-        report.answer["to_issue"],
-        json!([
-            "etcd-server",
-            "etcd-peer",
-            "etcd-healthcheck-client",
-            "apiserver-etcd-client"
-        ])
-    );
+    assert_eq!(report.answer["to_issue"], json!(KUBEADM_CERTS));
     assert!(
         report.msg().starts_with("etcd-server mismatch (3"),
         "{}",
         report.msg()
     );
-}
-
-#[test]
-fn arguments_on_stdin_and_invocation() {
-    let pki = Pki::new("kubeadm", 1);
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            json!({"action": "ca", "cert_dir": pki.members[0].dir})
-                .to_string()
-                .as_bytes(),
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(answer["changed"], json!(true));
-    assert_eq!(answer["invocation"]["module_args"]["action"], json!("ca"));
-    assert!(answer
-        .as_object()
-        .unwrap()
-        .keys()
-        .all(|k| !k.starts_with("_ansible")));
-    let r = run(
-        json!({"action": "ca", "cert_dir": pki.members[0].dir, "_ansible_inject_invocation": false}),
-    );
-    assert!(r.answer.get("invocation").is_none());
 }

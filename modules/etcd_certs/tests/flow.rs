@@ -61,12 +61,7 @@ fn first_round_issues_everything_and_the_second_changes_nothing() {
         assert!(install.changed());
         // The CA host has its CA certificate already.
         let mut changed = if i == 0 { vec![] } else { vec!["ca"] };
-        changed.extend([
-            "etcd-server",
-            "etcd-peer",
-            "etcd-healthcheck-client",
-            "apiserver-etcd-client",
-        ]);
+        changed.extend(KUBEADM_CERTS);
         assert_eq!(install.answer["changed_certs"], json!(changed));
         assert_eq!(install.answer["etcd_restart_needed"], json!(i > 0));
         for cert in install.answer["certificates"].as_array().unwrap() {
@@ -349,15 +344,7 @@ fn certificates_near_expiry_are_renewed_keeping_keys_unless_rotated() {
         json!("expiring")
     );
     assert!((9..=10).contains(&days_left(&report.answer["certificates"][0])));
-    assert_eq!(
-        report.answer["to_issue"],
-        json!([
-            "etcd-server",
-            "etcd-peer",
-            "etcd-healthcheck-client",
-            "apiserver-etcd-client"
-        ])
-    );
+    assert_eq!(report.answer["to_issue"], json!(KUBEADM_CERTS));
     // A smaller window leaves them alone.
     let quiet = pki
         .request(0, &Value::Null, json!({"renew_before_days": 5}))

@@ -4,37 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use haproxy_config::{render, HaproxyConfig};
-use kubeha_runtime::testing::{assert_golden, params, real_tool};
+use kubeha_runtime::testing::{
+    assert_accepted, assert_has, control_plane, dual_stack_control_plane, golden, params, real_tool,
+};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-
-fn control_plane() -> Value {
-    json!([
-        {"name": "cp1", "address": "10.199.0.11"},
-        {"name": "cp2", "address": "10.199.0.12"},
-        {"name": "cp3", "address": "10.199.0.13"},
-    ])
-}
 
 fn check(name: &str, options: Value) -> String {
-    let p = params::<HaproxyConfig>(options).expect("valid options");
-    let text = render(&p).expect("renders");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    assert_golden(&path, &text);
+    let (_, text, path) = golden::<HaproxyConfig>(name, options, render);
     if let Some(haproxy) = real_tool("haproxy") {
         let out = std::process::Command::new(haproxy)
             .args(["-c", "-dW", "-f"])
             .arg(&path)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "haproxy rejects {name}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_accepted(name, &out);
     }
     text
 }
@@ -46,11 +29,16 @@ fn kubespray_node_local() {
         "kubespray-node-local.cfg",
         json!({"backends": control_plane(), "healthcheck_port": 8081}),
     );
-    assert!(text.contains("    bind 127.0.0.1:6443\n"));
-    assert!(text.contains("    bind *:8081\n    mode http\n    monitor-uri /healthz\n"));
-    assert!(text.contains("default-server inter 15s downinter 15s rise 2 fall 2 slowstart 60s maxconn 1000 maxqueue 256 weight 100"));
-    assert!(text.contains("    server cp2 10.199.0.12:6443 check check-ssl verify none\n"));
-    assert!(text.contains("timeout client 5m\n"));
+    assert_has(
+        &text,
+        &[
+            "    bind 127.0.0.1:6443\n",
+            "    bind *:8081\n    mode http\n    monitor-uri /healthz\n",
+            "default-server inter 15s downinter 15s rise 2 fall 2 slowstart 60s maxconn 1000 maxqueue 256 weight 100",
+            "    server cp2 10.199.0.12:6443 check check-ssl verify none\n",
+            "timeout client 5m\n",
+        ],
+    );
 }
 
 /// Dual-stack binds must be valid haproxy syntax (kubespray #12793 shipped a stray `;`).
@@ -60,16 +48,18 @@ fn kubespray_dual_stack() {
         "kubespray-dual-stack.cfg",
         json!({
             "bind_addresses": ["127.0.0.1", "::1"],
-            "backends": [
-                {"name": "cp1", "address": "10.199.0.11"},
-                {"name": "cp2", "address": "fd00:199::12"},
-            ],
+            "backends": dual_stack_control_plane(),
             "healthcheck_port": 8081,
             "healthcheck_bind_address": "127.0.0.1",
         }),
     );
-    assert!(text.contains("    bind [::1]:6443\n"));
-    assert!(text.contains("    server cp2 [fd00:199::12]:6443 check"));
+    assert_has(
+        &text,
+        &[
+            "    bind [::1]:6443\n",
+            "    server cp2 [fd00:199::12]:6443 check",
+        ],
+    );
     assert!(!text.contains(';'));
 }
 
@@ -95,10 +85,15 @@ fn seed_vip_fronted_with_stats() {
             "log_target": "/dev/log local0",
         }),
     );
-    assert!(text.contains("    bind 0.0.0.0:8443\n"));
-    assert!(text.contains("    balance roundrobin\n"));
-    assert!(text.contains("    stats auth admin:s3cret-Pass\n"));
-    assert!(text.contains("    log global\n    option tcplog\n"));
+    assert_has(
+        &text,
+        &[
+            "    bind 0.0.0.0:8443\n",
+            "    balance roundrobin\n",
+            "    stats auth admin:s3cret-Pass\n",
+            "    log global\n    option tcplog\n",
+        ],
+    );
 }
 
 /// Plain TCP checks, and no checks at all.

@@ -7,38 +7,17 @@
 
 mod common;
 
+use common::host;
 use keepalived_config::{render, HostAddr, KeepalivedConfig};
-use kubeha_runtime::testing::{assert_golden, params};
+use kubeha_runtime::testing::{assert_accepted, assert_has, golden};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-
-fn addr(interface: &str, cidr: &str) -> HostAddr {
-    let (address, prefix) = cidr.split_once('/').unwrap();
-    HostAddr {
-        interface: interface.into(),
-        addr: address.parse().unwrap(),
-        prefix: prefix.parse().unwrap(),
-        up: true,
-    }
-}
 
 /// Renders `options` for a host with `local` addresses, compares with `tests/golden/<name>` and
 /// has the real keepalived check the golden file.
 fn check(name: &str, options: Value, local: &[HostAddr]) -> String {
-    let p = params::<KeepalivedConfig>(options).expect("valid options");
-    let text = render(&p, local).expect("renders");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    assert_golden(&path, &text);
+    let (_, text, path) = golden::<KeepalivedConfig>(name, options, |p| render(p, local));
     if let Some(out) = common::keepalived_check(&path) {
-        assert!(
-            out.status.success(),
-            "keepalived rejects {name} ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_accepted(name, &out);
     }
     text
 }
@@ -70,16 +49,20 @@ fn seed_002(this_host: &str) -> Value {
 #[test]
 fn seed_002_two_lb_hosts() {
     let lb1 = check("seed-002-lb1.conf", seed_002("lb1"), &[]);
-    assert!(lb1.contains("    state MASTER\n"));
-    assert!(lb1.contains("    priority 120\n"));
-    assert!(lb1.contains("    virtual_router_id 68\n"));
-    assert!(lb1.contains("    advert_int 3\n"));
-    assert!(lb1.contains("    weight -30\n"));
-    assert!(lb1.contains("        192.168.1.100/24 dev eth0\n"));
-    assert!(lb1.contains("        auth_type PASS\n        auth_pass Vrrp68ok\n"));
+    assert_has(
+        &lb1,
+        &[
+            "    state MASTER\n",
+            "    priority 120\n",
+            "    virtual_router_id 68\n",
+            "    advert_int 3\n",
+            "    weight -30\n",
+            "        192.168.1.100/24 dev eth0\n",
+            "        auth_type PASS\n        auth_pass Vrrp68ok\n",
+        ],
+    );
     let lb2 = check("seed-002-lb2.conf", seed_002("lb2"), &[]);
-    assert!(lb2.contains("    state BACKUP\n"));
-    assert!(lb2.contains("    priority 110\n"));
+    assert_has(&lb2, &["    state BACKUP\n", "    priority 110\n"]);
 }
 
 /// Seed 000: kubespray's inventory gives `k8s_lb_vip: 192.168.2.88/24` as one string; the
@@ -104,14 +87,19 @@ fn seed_000_k8s_lb_vip() {
                 "weight": -30,
             }],
         }),
+        &host(&[
+            ("lo", "127.0.0.1/8"),
+            ("ens192", "192.168.2.12/24"),
+            ("ens224", "10.0.0.12/16"),
+        ]),
+    );
+    assert_has(
+        &text,
         &[
-            addr("lo", "127.0.0.1/8"),
-            addr("ens192", "192.168.2.12/24"),
-            addr("ens224", "10.0.0.12/16"),
+            "    interface ens192\n",
+            "        192.168.2.88/24 dev ens192\n",
         ],
     );
-    assert!(text.contains("    interface ens192\n"));
-    assert!(text.contains("        192.168.2.88/24 dev ens192\n"));
     assert!(text.contains(
         "    state BACKUP\n    interface ens192\n    virtual_router_id 33\n    priority 140\n"
     ));
@@ -136,10 +124,15 @@ fn tuned_failover_profile() {
             "cluster_name": "lab",
             "scripts": [{"name": "chk_haproxy", "script": "/etc/keepalived/check_haproxy.sh", "fall": 1}],
         }),
-        &[addr("eth0", "10.199.0.11/24")],
+        &host(&[("eth0", "10.199.0.11/24")]),
     );
-    assert!(text.contains("    advert_int 0.2\n    version 3\n"));
-    assert!(text.contains("    interval 1\n    fall 1\n}"));
+    assert_has(
+        &text,
+        &[
+            "    advert_int 0.2\n    version 3\n",
+            "    interval 1\n    fall 1\n}",
+        ],
+    );
     assert!(!text.contains("weight"));
     assert!(!text.contains("authentication"));
 }
@@ -158,17 +151,22 @@ fn dual_stack_and_ipv6() {
                 {"name": "VI_6", "vips": ["2001:db8::200/64"], "advert_int": 0.5},
             ],
         }),
-        &[
-            addr("eth0", "192.0.2.11/24"),
-            addr("eth0", "2001:db8::11/64"),
-            addr("eth0", "fe80::1/64"),
-        ],
+        &host(&[
+            ("eth0", "192.0.2.11/24"),
+            ("eth0", "2001:db8::11/64"),
+            ("eth0", "fe80::1/64"),
+        ]),
     );
     assert!(text.contains("    virtual_ipaddress {\n        192.0.2.100/24 dev eth0\n    }\n"));
     assert!(text
         .contains("    virtual_ipaddress_excluded {\n        2001:db8::100/64 dev eth0\n    }\n"));
-    assert!(text.contains("vrrp_instance VI_6 {"));
-    assert!(text.contains("        2001:db8::200/64 dev eth0\n"));
+    assert_has(
+        &text,
+        &[
+            "vrrp_instance VI_6 {",
+            "        2001:db8::200/64 dev eth0\n",
+        ],
+    );
 }
 
 /// Unicast, active/active (the second VIP's peers in reverse order), delayed preemption,
@@ -199,8 +197,7 @@ fn unicast_active_active() {
     );
     assert!(text
         .contains("    unicast_src_ip 10.0.0.12\n    unicast_peer {\n        10.0.0.11\n    }\n"));
-    assert!(text.contains("    preempt_delay 30\n"));
-    assert!(text.contains("    nopreempt\n"));
+    assert_has(&text, &["    preempt_delay 30\n", "    nopreempt\n"]);
     assert!(
         !text.contains("MASTER\n"),
         "no preemption: every host starts as BACKUP"

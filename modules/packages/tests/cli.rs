@@ -1,15 +1,28 @@
-//! Black-box tests of the binary. The RPM path runs against recorded fakes of `rpm` and `dnf`
-//! (tests/fakes); the apt path against the machine's real apt, read-only (real installs are
-//! tested in the lab).
+//! Black-box tests of the binary: the contract every module keeps
+//! (`kubeha_runtime::testing::contract`), and package management. The RPM path runs against
+//! recorded fakes of `rpm` and `dnf` (tests/fakes); the apt path against the machine's real apt,
+//! read-only (real installs are tested in the lab).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kubeha_runtime::testing::contract::Subject;
+use kubeha_runtime::testing::{merge, Binary};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_packages");
+
+kubeha_runtime::module_tests! {
+    module: packages::Packages,
+    // The machine's real apt, read-only: an installed package, in check mode.
+    binary: Subject {
+        binary: Binary::new(BIN),
+        task: |_| json!({"name": ["dpkg"], "_ansible_check_mode": true}),
+        shows: ("state", json!("present")),
+        changes: false,
+    },
+}
 
 struct FakeRpmHost {
     state: tempfile::TempDir,
@@ -30,16 +43,12 @@ impl FakeRpmHost {
 
     fn run(&self, args: Value) -> Value {
         let fakes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fakes");
-        let args_file = self.state.path().join("args.json");
-        fs::write(&args_file, args.to_string()).unwrap();
-        let out = Command::new(BIN)
-            .arg(&args_file)
+        Binary::new(BIN)
             // Only the fakes and the basics: the machine's own apt must not be found.
             .env("PATH", format!("{}:/usr/bin:/bin", fakes.display()))
             .env("FAKE_PKG_STATE", self.state.path())
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
+            .run(&args)
+            .answer
     }
 
     fn installed(&self, name: &str) -> Option<String> {
@@ -52,10 +61,8 @@ impl FakeRpmHost {
 }
 
 fn dnf(extra: Value) -> Value {
-    let mut args = json!({"manager": "dnf", "_ansible_check_mode": false, "_ansible_diff": true});
-    for (k, v) in extra.as_object().unwrap() {
-        args[k] = v.clone();
-    }
+    let mut args = json!({"manager": "dnf", "_ansible_diff": true});
+    merge(&mut args, &extra);
     args
 }
 
@@ -168,11 +175,7 @@ fn bad_names_are_rejected() {
 }
 
 fn apt_run(args: Value) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("args");
-    fs::write(&file, args.to_string()).unwrap();
-    let out = Command::new(BIN).arg(&file).output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
+    Binary::new(BIN).run(&args).answer
 }
 
 fn have_apt() -> bool {

@@ -36,6 +36,46 @@ pub fn cases(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A module's fuzz test: its own seed, a valid task (many cases start from it), and options
+/// forced into every case, both given the sandbox directory.
+#[derive(Debug)]
+pub struct Check {
+    pub seed: u64,
+    pub base: fn(&Path) -> Value,
+    pub fixed: fn(&Path) -> Value,
+}
+
+/// No options forced, for [`Check::fixed`].
+pub fn nothing(_: &Path) -> Value {
+    json!({})
+}
+
+/// Runs [`cases`]`(10_000)` cases of `check` in a fresh sandbox and panics on the first
+/// violation, or unless both valid and invalid answers are at least 1 in 20 (so the cases
+/// exercise both the module's work and its refusals).
+pub fn check<M: Module>(check: &Check) {
+    let sandbox = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let object = |v: Value| v.as_object().cloned().unwrap_or_else(|| panic!("{v}"));
+    let config = Config {
+        cases: cases(10_000),
+        seed: check.seed,
+        sandbox: sandbox.path(),
+        fixed: object((check.fixed)(sandbox.path())),
+        base: object((check.base)(sandbox.path())),
+    };
+    match run::<M>(&config) {
+        Ok((ok, failed)) => {
+            assert_eq!(ok + failed, config.cases);
+            assert!(ok > config.cases / 20, "too few valid cases: {ok}");
+            assert!(
+                failed > config.cases / 20,
+                "too few invalid cases: {failed}"
+            );
+        }
+        Err(violation) => panic!("{violation}"),
+    }
+}
+
 /// Runs the cases; returns a description of the first violation, or counts of
 /// (succeeded, failed) answers.
 pub fn run<M: Module>(config: &Config) -> Result<(usize, usize), String> {

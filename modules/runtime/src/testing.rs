@@ -1,13 +1,23 @@
 //! Helpers for modules' own tests (feature `testing`).
 //!
+//! [`Binary`] runs a module's built binary as Ansible does and reads its one JSON answer;
+//! [`contract`] holds the tests every module binary, and every module writing a file, must pass,
+//! which [`module_tests!`](crate::module_tests) stamps into each module's tests.
+//!
 //! [`check_sidecar`] fails when a module's ansible-doc sidecar, its argument spec and its
 //! `Params` struct disagree: option names, types, element types, defaults, choices, `required`,
 //! `no_log` and suboptions. Docs are thereby checked against the code that implements them.
 
+mod binary;
+pub mod contract;
+
+pub use binary::{ansible_args, merge, mode_of, tree, Binary, Run};
+
 use crate::spec::{Kind, Opt};
-use crate::Module;
+use crate::{Failure, Module};
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 
 /// Every disagreement between the sidecar YAML text and module `M`, or `Ok`.
 pub fn check_sidecar<M: Module>(sidecar_yaml: &str) -> Result<(), String> {
@@ -202,6 +212,91 @@ pub fn params<M: Module>(options: Value) -> Result<M::Params, crate::Failure> {
     let (normalized, _) = crate::spec::normalize(M::SPEC, map, M::NAME, false)?;
     serde_json::from_value(Value::Object(normalized))
         .map_err(|e| crate::Failure::new(format!("invalid options: {e}")))
+}
+
+/// The SHA-1 of `bytes` in hex, as `ansible.builtin.stat` reports it (computed here, not by the
+/// code under test).
+pub fn sha1(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Three control-plane hosts, as the golden configs name them.
+pub fn control_plane() -> Value {
+    json!([
+        {"name": "cp1", "address": "10.199.0.11"},
+        {"name": "cp2", "address": "10.199.0.12"},
+        {"name": "cp3", "address": "10.199.0.13"},
+    ])
+}
+
+/// Two control-plane hosts, one of them IPv6, as the dual-stack golden configs name them.
+pub fn dual_stack_control_plane() -> Value {
+    json!([
+        {"name": "cp1", "address": "10.199.0.11"},
+        {"name": "cp2", "address": "fd00:199::12"},
+    ])
+}
+
+/// `options` rendered by `render` and compared with the reviewed file `tests/golden/<name>` of
+/// the module's crate (see [`assert_golden`]). Returns the params, the text and the golden file.
+pub fn golden<M: Module>(
+    name: &str,
+    options: Value,
+    render: impl FnOnce(&M::Params) -> Result<String, Failure>,
+) -> (M::Params, String, PathBuf) {
+    let params = params::<M>(options).unwrap_or_else(|e| panic!("{name}: {}", e.msg));
+    let text = render(&params).unwrap_or_else(|e| panic!("{name} does not render: {}", e.msg));
+    // cargo test runs a crate's tests in the crate's directory.
+    let path = Path::new("tests/golden").join(name);
+    assert_golden(&path, &text);
+    (params, text, path)
+}
+
+/// Asserts `text` contains each of `parts`, naming the first it lacks.
+pub fn assert_has(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} is not in:\n{text}");
+    }
+}
+
+/// Asserts a real daemon's check of `what` passed, showing its output when it did not.
+pub fn assert_accepted(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} is rejected ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The message module `M` refuses `options` with: from validating them, or from `check` on
+/// the valid params (its rendering, say). Panics when both accept them.
+pub fn refusal<M: Module, T>(
+    options: &Value,
+    check: impl FnOnce(&M::Params) -> Result<T, Failure>,
+) -> String {
+    match params::<M>(options.clone()).and_then(|p| check(&p)) {
+        Err(e) => e.msg,
+        Ok(_) => panic!("accepted: {options}"),
+    }
+}
+
+/// Each case (options on top of `base`) is refused with a message containing its text.
+pub fn assert_refusals(refusal: impl Fn(&Value) -> String, base: &Value, cases: &[(Value, &str)]) {
+    for (patch, expected) in cases {
+        let mut options = base.clone();
+        merge(&mut options, patch);
+        let msg = refusal(&options);
+        assert!(
+            msg.contains(expected),
+            "for {options}:\n  got: {msg}\n  want: {expected}"
+        );
+    }
 }
 
 /// Compares `actual` with the golden file at `path`; `UPDATE_GOLDEN=1` rewrites the file.

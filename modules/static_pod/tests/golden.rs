@@ -4,21 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kubeha_runtime::testing::{assert_golden, params};
+use kubeha_runtime::testing::{golden, params};
 use serde_json::{json, Value};
 use static_pod::{manifest, render, StaticPod};
-use std::path::PathBuf;
 
 const CHECKSUM: &str = "0b9d2b3a7e1c45f6a8d90e12f3a4b5c6d7e8f901";
 
 /// Renders, compares with the golden file, and checks the text reads back as the pod.
 fn check(name: &str, options: Value) -> Value {
-    let p = params::<StaticPod>(options).expect("valid options");
-    let text = render(&p).expect("renders");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    assert_golden(&path, &text);
+    let (p, text, _) = golden::<StaticPod>(name, options, render);
     let pod = manifest(&p).unwrap();
     let back: Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(back, pod, "{name} does not read back as the pod");
@@ -180,10 +174,7 @@ fn custom_pod_as_data() {
         .unwrap()
         .get("k8s-app")
         .is_none());
-    let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/custom.yml"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string("tests/golden/custom.yml").unwrap();
     for quoted in [
         "value: \"on\"",
         "value: \"0640\"",

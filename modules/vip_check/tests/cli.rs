@@ -1,137 +1,136 @@
 //! Black-box tests of the binary on this host's loopback: as Ansible runs it (`vip_check
-//! <args file>`, one JSON object, exit 0/1) and as keepalived runs it (`vip_check --probe`,
-//! exit 0/1/2, one line on stderr). Every server is on 127.0.0.1 and stopped by PID.
+//! <args file>`: the contract every module keeps, `kubeha_runtime::testing::contract`, and
+//! vip_check's own checks) and as keepalived runs it (`vip_check --probe`, exit 0/1/2, one line
+//! on stderr). Every server is on 127.0.0.1 and stopped by PID.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{have, module, probe, Daemon};
+use common::{have, module, probe, Binary, Daemon};
+use kubeha_runtime::fuzz;
+use kubeha_runtime::testing::contract::Subject;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+kubeha_runtime::module_tests! {
+    module: vip_check::VipCheck,
+    // No case waits, listens or opens a connection (timeout 0, no port, no vrrp_scan), so
+    // generated addresses are parsed and looked up on this host, never contacted.
+    fuzz: fuzz::Check {
+        seed: 0x7669_7063,
+        base: |_| json!({"vips": ["127.0.0.1", "10.0.0.100/24"], "state": "any"}),
+        fixed: |_| json!({"timeout": 0, "port": null, "tls_check": false, "vrrp_scan": null}),
+    },
+    binary: Subject {
+        binary: Binary::new(common::BIN),
+        task: |_| json!({"vips": ["127.0.0.1"]}),
+        shows: ("state", json!("any")),
+        changes: false,
+    },
+}
+
 #[test]
 fn loopback_is_bound_on_lo_and_never_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = module(dir.path(), &[], json!({"vips": ["127.0.0.1/8", "::1"]}));
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["changed"], json!(false));
-    assert_eq!(r.json["vips"][0]["bound"], json!(true));
-    assert_eq!(r.json["vips"][0]["interface"], json!("lo"));
-    assert_eq!(r.json["vips"][0]["prefix"], json!(8));
-    assert_eq!(r.json["summary"]["all_bound"], json!(true));
-    assert_eq!(r.json["summary"]["reachable"], json!(null));
+    let r = module(&[], json!({"vips": ["127.0.0.1/8", "::1"]}));
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["changed"], json!(false));
+    assert_eq!(r.answer["vips"][0]["bound"], json!(true));
+    assert_eq!(r.answer["vips"][0]["interface"], json!("lo"));
+    assert_eq!(r.answer["vips"][0]["prefix"], json!(8));
+    assert_eq!(r.answer["summary"]["all_bound"], json!(true));
+    assert_eq!(r.answer["summary"]["reachable"], json!(null));
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!("127.0.0.1 is bound on lo; ::1 is bound on lo")
     );
-    assert!(r.json.get("warnings").is_none());
-    assert_eq!(r.json["invocation"]["module_args"]["state"], json!("any"));
+    assert!(r.answer.get("warnings").is_none());
+    assert_eq!(r.answer["invocation"]["module_args"]["state"], json!("any"));
 }
 
 #[test]
 fn check_mode_answers_the_same() {
-    let dir = tempfile::tempdir().unwrap();
     let options = json!({"vips": ["127.0.0.1", "198.51.100.77"]});
-    let normal = module(dir.path(), &[], options.clone());
+    let normal = module(&[], options.clone());
     let mut check = options;
     check["_ansible_check_mode"] = json!(true);
-    let check = module(dir.path(), &[], check);
-    assert_eq!(normal.json["vips"], check.json["vips"]);
-    assert_eq!(check.json["changed"], json!(false));
-    assert_eq!(check.json["vips"][1]["bound"], json!(false));
+    let check = module(&[], check);
+    assert_eq!(normal.answer["vips"], check.answer["vips"]);
+    assert_eq!(check.answer["changed"], json!(false));
+    assert_eq!(check.answer["vips"][1]["bound"], json!(false));
 }
 
 #[test]
 fn a_different_prefix_is_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = module(dir.path(), &[], json!({"vips": ["127.0.0.1/32"]}));
+    let r = module(&[], json!({"vips": ["127.0.0.1/32"]}));
     assert_eq!(r.code, 0);
     assert_eq!(
-        r.json["warnings"],
+        r.answer["warnings"],
         json!(["VIP 127.0.0.1 is bound on lo as /8, not /32 as given"])
     );
 }
 
 #[test]
 fn state_present_fails_after_the_timeout_with_the_reports() {
-    let dir = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["198.51.100.77"], "state": "present", "timeout": "1"}),
     );
     let took = start.elapsed();
     assert_eq!(r.code, 1);
-    assert_eq!(r.json["failed"], json!(true));
-    let msg = r.json["msg"].as_str().unwrap();
+    assert_eq!(r.answer["failed"], json!(true));
+    let msg = r.answer["msg"].as_str().unwrap();
     assert!(
         msg.starts_with("state=present: VIP 198.51.100.77 (no interface here is in its subnet) is not bound on this host after waiting 1"),
         "{msg}"
     );
-    assert_eq!(r.json["vips"][0]["bound"], json!(false));
+    assert_eq!(r.answer["vips"][0]["bound"], json!(false));
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5));
 }
 
 #[test]
 fn state_absent_fails_while_bound_and_passes_when_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = module(
-        dir.path(),
-        &[],
-        json!({"vips": ["127.0.0.1"], "state": "absent"}),
-    );
+    let r = module(&[], json!({"vips": ["127.0.0.1"], "state": "absent"}));
     assert_eq!(r.code, 1);
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!("state=absent: VIP 127.0.0.1 (on lo) is still bound on this host (timeout is 0: not waited)")
     );
-    let r = module(
-        dir.path(),
-        &[],
-        json!({"vips": ["198.51.100.77"], "state": "absent"}),
-    );
-    assert_eq!(r.code, 0, "{}", r.json);
+    let r = module(&[], json!({"vips": ["198.51.100.77"], "state": "absent"}));
+    assert_eq!(r.code, 0, "{}", r.answer);
 }
 
 #[test]
 fn tcp_reachability_of_vip_port() {
-    let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let r = module(
-        dir.path(),
-        &[],
-        json!({"vips": ["127.0.0.1"], "port": port}),
-    );
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
-    assert_eq!(r.json["summary"]["all_reachable"], json!(true));
+    let r = module(&[], json!({"vips": ["127.0.0.1"], "port": port}));
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["vips"][0]["tcp_ok"], json!(true));
+    assert_eq!(r.answer["summary"]["all_reachable"], json!(true));
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!(format!("127.0.0.1 is bound on lo, port {port} accepts TCP"))
     );
     drop(listener);
-    let r = module(
-        dir.path(),
-        &[],
-        json!({"vips": ["127.0.0.1"], "port": port}),
-    );
+    let r = module(&[], json!({"vips": ["127.0.0.1"], "port": port}));
     assert_eq!(r.code, 1);
-    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(false));
-    assert_eq!(r.json["vips"][0]["tcp_error"], json!("connection refused"));
+    assert_eq!(r.answer["vips"][0]["tcp_ok"], json!(false));
     assert_eq!(
-        r.json["msg"],
+        r.answer["vips"][0]["tcp_error"],
+        json!("connection refused")
+    );
+    assert_eq!(
+        r.answer["msg"],
         json!("unreachable: 127.0.0.1: TCP connection refused (timeout is 0: not waited)")
     );
 }
 
 #[test]
 fn waits_for_the_port_to_open_within_the_timeout() {
-    let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(700));
@@ -140,12 +139,11 @@ fn waits_for_the_port_to_open_within_the_timeout() {
         drop(listener);
     });
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["127.0.0.1"], "port": port, "timeout": 5}),
     );
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["vips"][0]["tcp_ok"], json!(true));
     opener.join().unwrap();
 }
 
@@ -158,14 +156,13 @@ fn tls_hello_against_a_real_tls_server_and_a_plain_one() {
     let port = common::free_port();
     let _server = common::tls_server(&[], dir.path(), "127.0.0.1", port, &[]);
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["127.0.0.1"], "port": port, "tls_check": true,
                "server_name": "lb-apiserver.kubernetes.local"}),
     );
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["vips"][0]["tls_version"], json!("TLSv1.3"));
-    assert!(r.json["msg"]
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["vips"][0]["tls_version"], json!("TLSv1.3"));
+    assert!(r.answer["msg"]
         .as_str()
         .unwrap()
         .ends_with("a TLS server answers (TLSv1.3)"));
@@ -174,15 +171,14 @@ fn tls_hello_against_a_real_tls_server_and_a_plain_one() {
     let port12 = common::free_port();
     let _server12 = common::tls_server(&[], dir.path(), "127.0.0.1", port12, &["-tls1_2"]);
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["127.0.0.1"], "port": port12, "tls_check": true}),
     );
     assert_eq!(
-        r.json["vips"][0]["tls_version"],
+        r.answer["vips"][0]["tls_version"],
         json!("TLSv1.2"),
         "{}",
-        r.json
+        r.answer
     );
 
     // Plain HTTP on the port: TCP works, TLS does not.
@@ -198,33 +194,30 @@ fn tls_hello_against_a_real_tls_server_and_a_plain_one() {
         }
     });
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["127.0.0.1"], "port": plain_port, "tls_check": true}),
     );
     server.join().unwrap();
     assert_eq!(r.code, 1);
-    assert_eq!(r.json["vips"][0]["tcp_ok"], json!(true));
+    assert_eq!(r.answer["vips"][0]["tcp_ok"], json!(true));
     assert_eq!(
-        r.json["vips"][0]["tls_error"],
+        r.answer["vips"][0]["tls_error"],
         json!("not TLS: the server answered 'HTTP/1.1 400 Bad Request'")
     );
 }
 
 #[test]
 fn a_silent_server_costs_at_most_probe_timeout() {
-    let dir = tempfile::tempdir().unwrap();
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let start = Instant::now();
     let r = module(
-        dir.path(),
         &[],
         json!({"vips": ["127.0.0.1"], "port": port, "tls_check": true, "probe_timeout": 0.5}),
     );
     assert!(start.elapsed() < Duration::from_secs(3));
     assert_eq!(r.code, 1);
-    let error = r.json["vips"][0]["tls_error"].as_str().unwrap();
+    let error = r.answer["vips"][0]["tls_error"].as_str().unwrap();
     assert!(
         error.contains("no answer within") || error.ends_with("out of time"),
         "{error}"
@@ -234,7 +227,6 @@ fn a_silent_server_costs_at_most_probe_timeout() {
 
 #[test]
 fn bad_options_fail_clearly() {
-    let dir = tempfile::tempdir().unwrap();
     for (options, expect) in [
         (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: port, probe_timeout, server_name, state, timeout, tls_check, vips, vrrp_scan."),
         (json!({}), "missing required arguments: vips"),
@@ -245,11 +237,7 @@ fn bad_options_fail_clearly() {
         (json!({"vips": ["10.0.0.1/33"]}), "option 'vips[0]': prefix length must be 0-32"),
         (json!({"vips": ["10.0.0.1"], "tls_check": true}), "option 'tls_check' needs 'port'"),
     ] {
-        let r = module(dir.path(), &[], options.clone());
-        assert_eq!(r.code, 1, "{options}");
-        assert_eq!(r.json["changed"], json!(false));
-        let msg = r.json["msg"].as_str().unwrap();
-        assert!(msg.contains(expect), "{options}: {msg}");
+        module(&[], options).refused(expect);
     }
 }
 
@@ -469,7 +457,6 @@ fn probe_haproxy_backends_through_the_stats_socket() {
 
 #[test]
 fn vrrp_scan_options_fail_clearly() {
-    let dir = tempfile::tempdir().unwrap();
     let scan = |options: serde_json::Value| json!({"vips": ["127.0.0.1"], "vrrp_scan": options});
     for (options, expect) in [
         (scan(json!({"seconds": 0})), "option 'vrrp_scan.seconds' must be more than 0 and at most 60 seconds, got 0"),
@@ -483,11 +470,7 @@ fn vrrp_scan_options_fail_clearly() {
         (scan(json!({"vrid": 51})), "Unsupported parameters for (vrrp_scan): vrid."),
         (json!({"vips": ["198.51.100.77"], "vrrp_scan": {}}), "option 'vrrp_scan.interface' is not set and no one interface here is in the subnet of 198.51.100.77"),
     ] {
-        let r = module(dir.path(), &[], options.clone());
-        assert_eq!(r.code, 1, "{options}");
-        assert_eq!(r.json["changed"], json!(false));
-        let msg = r.json["msg"].as_str().unwrap();
-        assert!(msg.contains(expect), "{options}: {msg}");
+        module(&[], options).refused(expect);
     }
 }
 
@@ -510,14 +493,12 @@ fn vrrp_scan_without_cap_net_raw_says_so() {
     } else {
         &[]
     };
-    let dir = tempfile::tempdir().unwrap();
     let r = module(
-        dir.path(),
         prefix,
         json!({"vips": ["127.0.0.1"], "vrrp_scan": {"seconds": 1}}),
     );
-    assert_eq!(r.code, 1, "{}", r.json);
-    let msg = r.json["msg"].as_str().unwrap();
+    assert_eq!(r.code, 1, "{}", r.answer);
+    let msg = r.answer["msg"].as_str().unwrap();
     assert!(
         msg.starts_with("vrrp_scan listens with a raw socket, which needs root (CAP_NET_RAW): run the task with become: true"),
         "{msg}"
@@ -529,34 +510,33 @@ fn vrrp_scan_on_loopback_hears_nothing_and_is_bounded() {
     if !is_root() {
         return; // needs CAP_NET_RAW; the message without it is tested above
     }
-    let dir = tempfile::tempdir().unwrap();
     let options =
         json!({"vips": ["127.0.0.1"], "vrrp_scan": {"seconds": "1.5", "virtual_router_id": 51}});
     let start = Instant::now();
-    let r = module(dir.path(), &[], options.clone());
+    let r = module(&[], options.clone());
     let took = start.elapsed();
-    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.code, 0, "{}", r.answer);
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_secs(4),
         "{took:?}"
     );
-    assert_eq!(r.json["vrrp_routers"], json!([]));
+    assert_eq!(r.answer["vrrp_routers"], json!([]));
     assert_eq!(
-        r.json["vrrp_scan"],
+        r.answer["vrrp_scan"],
         json!({"interface": "lo", "seconds": 1.5, "virtual_router_ids": [], "ignored_packets": 0})
     );
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!("127.0.0.1 is bound on lo; no VRRP adverts on lo in 1.5 s")
     );
     let mut check = options;
     check["_ansible_check_mode"] = json!(true);
-    let r = module(dir.path(), &[], check);
+    let r = module(&[], check);
     assert_eq!(
-        (r.code, &r.json["changed"]),
+        (r.code, &r.answer["changed"]),
         (0, &json!(false)),
         "{}",
-        r.json
+        r.answer
     );
-    assert_eq!(r.json["vrrp_routers"], json!([]));
+    assert_eq!(r.answer["vrrp_routers"], json!([]));
 }

@@ -39,14 +39,10 @@ fn vip_arrives_answers_tls_and_leaves() {
     ns.ip(&["addr", "add", "10.213.0.11/24", "dev", "vip0"]);
     let exec = ns.exec();
 
-    let r = module(
-        dir.path(),
-        &exec,
-        json!({"vips": ["10.213.0.100"], "state": "present"}),
-    );
+    let r = module(&exec, json!({"vips": ["10.213.0.100"], "state": "present"}));
     assert_eq!(r.code, 1);
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!(
             "state=present: VIP 10.213.0.100 (its subnet is on vip0: 10.213.0.11/24) \
                is not bound on this host (timeout is 0: not waited)"
@@ -54,59 +50,37 @@ fn vip_arrives_answers_tls_and_leaves() {
     );
 
     // The VIP arrives (as keepalived adds it: a /32 with a label) while the module waits.
-    let name = ns.name.clone();
-    let adder = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(800));
-        sh(&[
-            "ip",
-            "-n",
-            &name,
-            "addr",
-            "add",
-            "10.213.0.100/32",
-            "dev",
-            "vip0",
-            "label",
-            "vip0:vip",
-        ]);
-        sh(&[
-            "ip",
-            "-n",
-            &name,
-            "addr",
-            "add",
-            "fd00:213::100/128",
-            "dev",
-            "vip0",
-            "nodad",
-        ]);
-    });
+    let adder = in_a_moment(
+        &ns,
+        &[
+            "addr add 10.213.0.100/32 dev vip0 label vip0:vip",
+            "addr add fd00:213::100/128 dev vip0 nodad",
+        ],
+    );
     let r = module(
-        dir.path(),
         &exec,
         json!({"vips": ["10.213.0.100", "fd00:213::100"], "state": "present", "timeout": 10}),
     );
     adder.join().unwrap();
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["vips"][0]["interface"], json!("vip0"));
-    assert_eq!(r.json["vips"][0]["prefix"], json!(32));
-    assert_eq!(r.json["vips"][1]["interface"], json!("vip0"));
-    assert_eq!(r.json["vips"][1]["prefix"], json!(128));
-    assert_eq!(r.json["changed"], json!(false));
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["vips"][0]["interface"], json!("vip0"));
+    assert_eq!(r.answer["vips"][0]["prefix"], json!(32));
+    assert_eq!(r.answer["vips"][1]["interface"], json!("vip0"));
+    assert_eq!(r.answer["vips"][1]["prefix"], json!(128));
+    assert_eq!(r.answer["changed"], json!(false));
 
     // The root namespace does not see it.
-    let here = module(dir.path(), &[], json!({"vips": ["10.213.0.100"]}));
-    assert_eq!(here.json["vips"][0]["bound"], json!(false));
+    let here = module(&[], json!({"vips": ["10.213.0.100"]}));
+    assert_eq!(here.answer["vips"][0]["bound"], json!(false));
 
     if have("openssl") {
         let _tls = common::tls_server(&exec, dir.path(), "10.213.0.100", 8443, &[]);
         let r = module(
-            dir.path(),
             &exec,
             json!({"vips": ["10.213.0.100"], "port": 8443, "tls_check": true}),
         );
-        assert_eq!(r.code, 0, "{}", r.json);
-        assert_eq!(r.json["vips"][0]["tls_version"], json!("TLSv1.3"));
+        assert_eq!(r.code, 0, "{}", r.answer);
+        assert_eq!(r.answer["vips"][0]["tls_version"], json!("TLSv1.3"));
         let (code, line) = probe(
             &exec,
             &["--address", "10.213.0.100", "--port", "8443", "--tls"],
@@ -115,37 +89,36 @@ fn vip_arrives_answers_tls_and_leaves() {
 
         let _tls6 = common::tls_server(&exec, dir.path(), "fd00:213::100", 8444, &[]);
         let r = module(
-            dir.path(),
             &exec,
             json!({"vips": ["fd00:213::100"], "port": 8444, "tls_check": true,
                    "server_name": "lb-apiserver.kubernetes.local"}),
         );
-        assert_eq!(r.code, 0, "{}", r.json);
-        assert_eq!(r.json["vips"][0]["tls_version"], json!("TLSv1.3"));
+        assert_eq!(r.code, 0, "{}", r.answer);
+        assert_eq!(r.answer["vips"][0]["tls_version"], json!("TLSv1.3"));
     }
 
-    let name = ns.name.clone();
-    let remover = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(800));
-        sh(&[
-            "ip",
-            "-n",
-            &name,
-            "addr",
-            "del",
-            "10.213.0.100/32",
-            "dev",
-            "vip0",
-        ]);
-    });
+    let remover = in_a_moment(&ns, &["addr del 10.213.0.100/32 dev vip0"]);
     let r = module(
-        dir.path(),
         &exec,
         json!({"vips": ["10.213.0.100"], "state": "absent", "timeout": 10}),
     );
     remover.join().unwrap();
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["summary"]["none_bound"], json!(true));
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["summary"]["none_bound"], json!(true));
+}
+
+/// `ip -n <ns> <command>` for each command, 0.8 s from now (while the module waits).
+fn in_a_moment(ns: &Netns, commands: &[&str]) -> std::thread::JoinHandle<()> {
+    let name = ns.name.clone();
+    let commands: Vec<String> = commands.iter().map(|c| (*c).to_owned()).collect();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        for command in commands {
+            let mut argv = vec!["ip", "-n", &name];
+            argv.extend(command.split(' '));
+            sh(&argv);
+        }
+    })
 }
 
 const VIP: &str = "10.213.1.100";
@@ -247,14 +220,13 @@ impl LbHost {
     }
 
     /// Waits (bounded) until this host holds the VIP (`present`) or does not (`absent`).
-    fn holds(&self, dir: &Path, state: &str, timeout: u64) -> serde_json::Value {
+    fn holds(&self, state: &str, timeout: u64) -> serde_json::Value {
         let r = module(
-            dir,
             &self.ns.exec(),
             json!({"vips": [VIP], "state": state, "timeout": timeout}),
         );
-        assert_eq!(r.code, 0, "{}: {}", self.ns.name, r.json);
-        r.json
+        assert_eq!(r.code, 0, "{}: {}", self.ns.name, r.answer);
+        r.answer
     }
 
     /// One run of the track_script, as keepalived runs it.
@@ -311,20 +283,19 @@ fn keepalived_moves_the_vip_when_the_probe_fails() {
     lb1.start_keepalived(d, "10.213.1.1", "10.213.1.2", "MASTER", 120);
     lb2.start_keepalived(d, "10.213.1.2", "10.213.1.1", "BACKUP", 110);
 
-    let held = lb1.holds(d, "present", 20);
+    let held = lb1.holds("present", 20);
     assert_eq!(held["vips"][0]["interface"], json!("eth0"));
-    lb2.holds(d, "absent", 5);
+    lb2.holds("absent", 5);
     // A client on the backup reaches the apiserver through the VIP and haproxy.
     let r = module(
-        d,
         &lb2.ns.exec(),
         json!({"vips": [VIP], "port": 8443, "tls_check": true}),
     );
     assert_eq!(
-        r.json["vips"][0]["tls_version"],
+        r.answer["vips"][0]["tls_version"],
         json!("TLSv1.3"),
         "{}",
-        r.json
+        r.answer
     );
 
     // The MASTER's only backend dies: haproxy lives on, but the probe fails and the VIP moves.
@@ -336,25 +307,24 @@ fn keepalived_moves_the_vip_when_the_probe_fails() {
         line.contains("no server takes traffic in backend kube_api_backend (0/1 up)"),
         "{line}"
     );
-    lb2.holds(d, "present", 20);
-    lb1.holds(d, "absent", 10);
+    lb2.holds("present", 20);
+    lb1.holds("absent", 10);
     lb1.start_apiserver(d);
-    lb1.holds(d, "present", 20);
-    lb2.holds(d, "absent", 10);
+    lb1.holds("present", 20);
+    lb2.holds("absent", 10);
 
     // haproxy on the MASTER dies: the probe fails on its pid file, the BACKUP takes the VIP.
     lb1.haproxy.as_mut().unwrap().stop();
     let (code, line) = lb1.probe(d);
     assert_eq!(code, 1, "{line}");
     assert!(line.contains("no process of pid file"), "{line}");
-    lb2.holds(d, "present", 20);
-    lb1.holds(d, "absent", 10);
+    lb2.holds("present", 20);
+    lb1.holds("absent", 10);
     let r = module(
-        d,
         &lb1.ns.exec(),
         json!({"vips": [VIP], "port": 8443, "tls_check": true, "timeout": 5}),
     );
-    assert_eq!(r.code, 0, "clients still reach an apiserver: {}", r.json);
+    assert_eq!(r.code, 0, "clients still reach an apiserver: {}", r.answer);
 
     // haproxy is back: the higher priority takes the VIP back (keepalived preempts by default).
     let exec = lb1.ns.exec();
@@ -364,6 +334,6 @@ fn keepalived_moves_the_vip_when_the_probe_fails() {
         "the killed haproxy's worker still listens"
     );
     lb1.start_haproxy(d);
-    lb1.holds(d, "present", 20);
-    lb2.holds(d, "absent", 10);
+    lb1.holds("present", 20);
+    lb2.holds("absent", 10);
 }

@@ -115,9 +115,9 @@ fn start_other_cluster_member(host: &mut Host, dir: &Path, state: &str, priority
 }
 
 /// `vip_check` in `host`'s namespace; returns its answer and how long it took.
-fn scan(host: &Host, dir: &Path, options: Value) -> (common::Answer, Duration) {
+fn scan(host: &Host, options: Value) -> (common::Run, Duration) {
     let start = Instant::now();
-    let answer = module(dir, &host.ns.exec(), options);
+    let answer = module(&host.ns.exec(), options);
     (answer, start.elapsed())
 }
 
@@ -143,28 +143,26 @@ fn a_third_host_hears_another_cluster_and_refuses_its_vrid() {
     start_other_cluster_member(&mut segment.hosts[o1], d, "MASTER", 120);
     start_other_cluster_member(&mut segment.hosts[o2], d, "BACKUP", 110);
     let held = module(
-        d,
         &segment.hosts[o1].ns.exec(),
         json!({"vips": [OTHER_VIP, OTHER_VIP6], "state": "present", "timeout": 20}),
     );
-    assert_eq!(held.code, 0, "the other cluster's MASTER: {}", held.json);
+    assert_eq!(held.code, 0, "the other cluster's MASTER: {}", held.answer);
 
     // Our future cluster's VIP is in the same subnet: the scan finds eth0 by itself.
     let (r, took) = scan(
         &segment.hosts[us],
-        d,
         json!({"vips": ["10.213.2.200/24"], "vrrp_scan": {"seconds": 2.5}}),
     );
-    assert_eq!(r.code, 0, "{}", r.json);
+    assert_eq!(r.code, 0, "{}", r.answer);
     assert!(
         took >= Duration::from_millis(2500) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    assert_eq!(r.json["changed"], json!(false));
-    assert_eq!(r.json["vrrp_scan"]["interface"], json!("eth0"));
-    assert_eq!(r.json["vrrp_scan"]["virtual_router_ids"], json!([51]));
-    assert_eq!(r.json["vrrp_scan"]["ignored_packets"], json!(0));
-    let v4 = router(&r.json, "10.213.2.1").expect("the MASTER's IPv4 adverts");
+    assert_eq!(r.answer["changed"], json!(false));
+    assert_eq!(r.answer["vrrp_scan"]["interface"], json!("eth0"));
+    assert_eq!(r.answer["vrrp_scan"]["virtual_router_ids"], json!([51]));
+    assert_eq!(r.answer["vrrp_scan"]["ignored_packets"], json!(0));
+    let v4 = router(&r.answer, "10.213.2.1").expect("the MASTER's IPv4 adverts");
     assert_eq!(
         (
             &v4["virtual_router_id"],
@@ -176,7 +174,7 @@ fn a_third_host_hears_another_cluster_and_refuses_its_vrid() {
     );
     assert_eq!(v4["addresses"], json!([OTHER_VIP]));
     assert!(v4["adverts"].as_u64().unwrap() >= 2, "{v4}");
-    let v6 = router(&r.json, "fe80::2:1").expect("the MASTER's IPv6 adverts");
+    let v6 = router(&r.answer, "fe80::2:1").expect("the MASTER's IPv6 adverts");
     assert_eq!((&v6["version"], &v6["priority"]), (&json!(3), &json!(120)));
     assert!(
         v6["addresses"]
@@ -186,8 +184,8 @@ fn a_third_host_hears_another_cluster_and_refuses_its_vrid() {
         "{v6}"
     );
     // Only a MASTER advertises.
-    assert!(router(&r.json, "10.213.2.2").is_none(), "{}", r.json);
-    let msg = r.json["msg"].as_str().unwrap();
+    assert!(router(&r.answer, "10.213.2.2").is_none(), "{}", r.answer);
+    let msg = r.answer["msg"].as_str().unwrap();
     assert!(
         msg.contains("VRRP on eth0 in 2.5 s: VRID 51 from 10.213.2.1 (10.213.2.100)"),
         "{msg}"
@@ -199,48 +197,46 @@ fn a_third_host_hears_another_cluster_and_refuses_its_vrid() {
             "seconds": 2.5, "interface": "eth0", "virtual_router_id": vrid,
             "own_sources": ["10.213.2.11", "10.213.2.12"]}})
     };
-    let (r, _) = scan(&segment.hosts[us], d, ours(51));
-    assert_eq!(r.code, 1, "{}", r.json);
+    let (r, _) = scan(&segment.hosts[us], ours(51));
+    assert_eq!(r.code, 1, "{}", r.answer);
     assert_eq!(
-        r.json["msg"],
+        r.answer["msg"],
         json!(
             "VRID 51 is already in use on eth0: 10.213.2.1 advertises VIPs 10.213.2.100 and is \
              not one of our hosts (10.213.2.11, 10.213.2.12); choose another virtual_router_id"
         )
     );
-    assert!(router(&r.json, "10.213.2.1").is_some(), "{}", r.json);
-    let (r, _) = scan(&segment.hosts[us], d, ours(52));
-    assert_eq!(r.code, 0, "{}", r.json);
+    assert!(router(&r.answer, "10.213.2.1").is_some(), "{}", r.answer);
+    let (r, _) = scan(&segment.hosts[us], ours(52));
+    assert_eq!(r.code, 0, "{}", r.answer);
 
     // The other cluster checking itself (its own hosts, its own VIPs; IPv6 adverts come from
     // link-local addresses) finds no collision: re-running a deployment is fine.
     let (r, _) = scan(
         &segment.hosts[o2],
-        d,
         json!({"vips": [OTHER_VIP, OTHER_VIP6], "vrrp_scan": {
             "seconds": 2.5, "virtual_router_id": 51,
             "own_sources": ["10.213.2.1", "10.213.2.2", "fe80::2:1", "fe80::2:2"]}}),
     );
-    assert_eq!(r.code, 0, "{}", r.json);
-    assert_eq!(r.json["vrrp_routers"].as_array().unwrap().len(), 2);
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert_eq!(r.answer["vrrp_routers"].as_array().unwrap().len(), 2);
 
     // The MASTER stops: its last advert (priority 0) hands over, and the BACKUP is heard.
     terminate(segment.hosts[o1].keepalived.as_mut().unwrap());
     let held = module(
-        d,
         &segment.hosts[o2].ns.exec(),
         json!({"vips": [OTHER_VIP], "state": "present", "timeout": 20}),
     );
-    assert_eq!(held.code, 0, "the BACKUP takes over: {}", held.json);
-    let (r, _) = scan(&segment.hosts[us], d, ours(51));
-    assert_eq!(r.code, 1, "{}", r.json);
+    assert_eq!(held.code, 0, "the BACKUP takes over: {}", held.answer);
+    let (r, _) = scan(&segment.hosts[us], ours(51));
+    assert_eq!(r.code, 1, "{}", r.answer);
     assert!(
-        r.json["msg"]
+        r.answer["msg"]
             .as_str()
             .unwrap()
             .contains("10.213.2.2 advertises VIPs 10.213.2.100"),
         "{}",
-        r.json
+        r.answer
     );
-    assert!(router(&r.json, "10.213.2.1").is_none(), "{}", r.json);
+    assert!(router(&r.answer, "10.213.2.1").is_none(), "{}", r.answer);
 }

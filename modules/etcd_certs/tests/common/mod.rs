@@ -3,80 +3,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub use kubeha_runtime::testing::{Binary, Run};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_etcd_certs");
-
-/// One run of the binary.
-#[derive(Debug)]
-pub struct Run {
-    pub answer: Value,
-    pub stdout: String,
-    pub code: i32,
+/// The binary; the one rule above all: no private key in anything the module says.
+pub fn binary() -> Binary {
+    Binary::new(env!("CARGO_BIN_EXE_etcd_certs")).never_says("PRIVATE KEY")
 }
 
-impl Run {
-    pub fn changed(&self) -> bool {
-        self.answer["changed"] == json!(true)
-    }
-
-    pub fn msg(&self) -> String {
-        self.answer["msg"].as_str().unwrap_or_default().to_owned()
-    }
-
-    pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "the run failed: {}", self.stdout);
-        self
-    }
-
-    pub fn failed(self) -> Run {
-        assert_eq!(self.code, 1, "the run should fail: {}", self.stdout);
-        assert_eq!(self.answer["failed"], json!(true));
-        self
-    }
-}
+/// kubeadm's four etcd certificates, in the order the module reports them.
+pub const KUBEADM_CERTS: [&str; 4] = [
+    "etcd-server",
+    "etcd-peer",
+    "etcd-healthcheck-client",
+    "apiserver-etcd-client",
+];
 
 /// Runs the binary with `args` (plus the keys ansible-core 2.19 sends) from an args file.
 pub fn run(args: Value) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let args_file = dir.path().join("args");
-    let mut all = json!({
-        "_ansible_check_mode": false,
-        "_ansible_diff": false,
-        "_ansible_no_log": false,
-        "_ansible_verbosity": 0,
-        "_ansible_version": "2.19.14",
-        "_ansible_module_name": "etcd_certs",
-        "_ansible_tmpdir": null,
-        "_ansible_remote_tmp": "~/.ansible/tmp",
-        "_ansible_keep_remote_files": false,
-        "_ansible_ignore_unknown_opts": false,
-    });
-    for (k, v) in args.as_object().unwrap() {
-        all[k] = v.clone();
-    }
-    fs::write(&args_file, all.to_string()).unwrap();
-    let out = Command::new(BIN).arg(&args_file).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "exactly one line on stdout: {stdout}"
-    );
-    // The one rule above all: no private key in anything the module says.
-    assert!(
-        !stdout.contains("PRIVATE KEY"),
-        "private key material in the output: {stdout}"
-    );
-    Run {
-        answer: serde_json::from_str(&stdout).unwrap(),
-        stdout,
-        code: out.status.code().unwrap(),
-    }
+    binary().run(&args)
 }
 
 /// A CA host and members, each a directory.

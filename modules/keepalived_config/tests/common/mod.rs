@@ -7,6 +7,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use keepalived_config::HostAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -60,6 +61,14 @@ impl Sandbox {
 
     /// `argv` run inside the sandbox.
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, argv: &[S]) -> Command {
+        let prefix = self.prefix();
+        let mut cmd = Command::new(&prefix[0]);
+        cmd.args(&prefix[1..]).args(argv);
+        cmd
+    }
+
+    /// The command line that runs the words after it inside the sandbox.
+    pub fn prefix(&self) -> Vec<String> {
         let mut setup = String::from(
             "set -e\nexport PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\n\
              ip link set lo up\n",
@@ -81,20 +90,34 @@ impl Sandbox {
             );
         }
         setup += "exec \"$@\"\n";
-        let mut cmd = Command::new("unshare");
-        cmd.args([
+        [
+            "unshare",
             "--net",
             "--mount",
             "--propagation",
             "private",
             "sh",
             "-c",
-            &setup,
-            "sandbox",
-        ])
-        .args(argv);
-        cmd
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([setup, "sandbox".to_owned()])
+        .collect()
     }
+}
+
+/// A host's addresses, as `("eth0", "192.168.2.11/24")`, on interfaces that are up.
+pub fn host(addresses: &[(&str, &str)]) -> Vec<HostAddr> {
+    let address = |(interface, cidr): &(&str, &str)| {
+        let cidr = kubeha_runtime::net::parse_cidr("address", cidr).unwrap();
+        HostAddr {
+            interface: (*interface).to_owned(),
+            addr: cidr.addr,
+            prefix: cidr.prefix.unwrap(),
+            up: true,
+        }
+    };
+    addresses.iter().map(address).collect()
 }
 
 /// Runs the real `keepalived -t -e -f <config>` in a sandbox with the interfaces and scripts

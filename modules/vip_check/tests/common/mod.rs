@@ -8,45 +8,18 @@
     clippy::print_stderr
 )]
 
-use serde_json::{json, Value};
+pub use kubeha_runtime::testing::{Binary, Run};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vip_check");
 
-/// One module run: its JSON answer and exit status.
-pub struct Answer {
-    pub json: Value,
-    pub code: i32,
-}
-
 /// Runs `vip_check <args file>` as Ansible does, optionally behind a prefix such as
-/// `ip netns exec NS`. The options get the `_ansible_*` keys ansible-core 2.19 sends.
-pub fn module(dir: &Path, prefix: &[&str], options: Value) -> Answer {
-    let mut args = json!({
-        "_ansible_check_mode": false,
-        "_ansible_diff": false,
-        "_ansible_no_log": false,
-        "_ansible_verbosity": 3,
-        "_ansible_version": "2.19.4",
-        "_ansible_module_name": "vip_check",
-        "_ansible_tmpdir": null,
-        "_ansible_ignore_unknown_opts": false,
-    });
-    for (k, v) in options.as_object().unwrap() {
-        args[k] = v.clone();
-    }
-    let args_file = dir.join("args");
-    std::fs::write(&args_file, args.to_string()).unwrap();
-    let out = command(prefix, &[BIN]).arg(&args_file).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "one line on stdout: {stdout}");
-    assert!(stdout.starts_with('{'), "{stdout}");
-    Answer {
-        json: serde_json::from_str(&stdout).unwrap(),
-        code: out.status.code().unwrap(),
-    }
+/// `ip netns exec NS`.
+pub fn module(prefix: &[&str], options: Value) -> Run {
+    Binary::new(BIN).behind(prefix).run(&options)
 }
 
 /// A probe run: exit status and its one line on stderr (stdout must stay empty).
