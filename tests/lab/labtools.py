@@ -114,6 +114,16 @@ class Lab:
         """Global PID of the host's PID 1, as the lab saved it."""
         return int((LAB_DIR / "hosts" / host / "init.pid").read_text())
 
+    def init(self, host):
+        """What the host boots: "systemd", or "tini" (lab_init=tini: Debian's init scripts)."""
+        return "systemd" if Path(f"/proc/{self.pid1(host)}/comm").read_text().strip() == "systemd" else "tini"
+
+    def reboot(self, host):
+        """A power cut (`lab crash`), then `lab up`: the host boots again on its own disk, with
+        nothing but its init to start its services."""
+        self.cmd("crash", host)
+        self.cmd("up")
+
 
 def keeps_lab():
     """LAB_REUSE/LAB_KEEP: the user wants the lab left up."""

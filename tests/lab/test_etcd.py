@@ -157,3 +157,12 @@ def test_renewal_rolls_the_restart_and_loses_no_write(lab, etcd):
     proc, recap = playbook(lab, "cluster.yml", "--tags", "etcd")
     converged(proc, recap)
     assert {h: recap[h]["changed"] for h in MEMBERS} == {h: 0 for h in MEMBERS}
+
+
+def test_a_rebooted_member_starts_etcd_by_itself_and_rejoins(lab, etcd):
+    """A power cut on a systemd member, then a boot: etcd starts from its unit, with no Ansible,
+    and the cluster is whole again."""
+    host = next(h for h in MEMBERS if lab.init(h) == "systemd" and h != "cp1")
+    lab.reboot(host)
+    assert wait_until(lambda: healthy(lab, "cp1") == 3, 60), etcdctl(lab, "cp1", "endpoint", "health", check=False)
+    assert lab.exec(host, "systemctl", "is-enabled", "etcd").stdout.strip() == "enabled"
