@@ -7,7 +7,7 @@
 use crate::net::{self, Vip};
 use crate::{Instance, Params, Script};
 use kubeha_runtime::net::HostAddr;
-use kubeha_runtime::{check, file, tool, Failure};
+use kubeha_runtime::{check, tool, users, Failure};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -196,7 +196,7 @@ impl Config {
             }
         }
         if self.scripts_run_unprivileged() {
-            file::lookup_user(&self.script_user).map_err(|_| {
+            users::lookup_user(&self.script_user).map_err(|_| {
                 Failure::new(format!(
                     "option 'script_user': there is no user '{}' on this host to run the scripts as",
                     self.script_user

@@ -11,11 +11,13 @@
 //! directory is fsynced once after the last rename instead of once per file. Each file is still
 //! replaced atomically and is on disk when the batch returns.
 
+/// The `checksum` a file's plan reports (see [`FileSpec::plan`]).
+pub use crate::digest::sha1_hex;
 use crate::mode::{self, Mode};
 use crate::plan::{Action, Diff, Plan};
-use crate::{tool, Failure};
+use crate::users::{lookup_group, lookup_user};
+use crate::{localtime, tool, Failure};
 use serde_json::{Map, Value};
-use sha1::{Digest, Sha1};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -658,7 +660,7 @@ fn resolve_dest(dest: &Path) -> Result<PathBuf, Failure> {
 
 /// Copies `dest` next to itself under Ansible's backup name, keeping mode and owner.
 fn backup_file(dest: &Path) -> Result<PathBuf, Failure> {
-    let stamp = local_timestamp();
+    let stamp = localtime::timestamp();
     let backup = PathBuf::from(format!(
         "{}.{}.{stamp}~",
         dest.display(),
@@ -679,123 +681,9 @@ fn backup_file(dest: &Path) -> Result<PathBuf, Failure> {
     Ok(backup)
 }
 
-/// `YYYY-MM-DD@HH:MM:SS` in local time, as Ansible's `backup_local` names backups.
-fn local_timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let t = now + utc_offset_seconds(now);
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[allow(unsafe_code)]
-fn utc_offset_seconds(now: i64) -> i64 {
-    let t: nix::libc::time_t = now;
-    // SAFETY: `localtime_r` only writes into the zeroed `tm` we own; a null return is handled.
-    unsafe {
-        let mut tm: nix::libc::tm = std::mem::zeroed();
-        if nix::libc::localtime_r(&t, &mut tm).is_null() {
-            0
-        } else {
-            tm.tm_gmtoff
-        }
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// SHA-1 hex digest, the checksum Ansible's `stat`, `copy` and `template` report.
-pub fn sha1_hex(bytes: &[u8]) -> String {
-    hex(&Sha1::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-/// A user name (or numeric id) → uid, from the host's `/etc/passwd`.
-///
-/// Read directly rather than through NSS: modules are statically linked, and static glibc
-/// cannot load NSS plugins. Numeric ids always work, for users that live elsewhere (LDAP).
-pub fn lookup_user(name: &str) -> Result<u32, Failure> {
-    lookup_id(name, Path::new("/etc/passwd"), "owner", "user")
-}
-
-/// A group name (or numeric id) → gid, from the host's `/etc/group`.
-pub fn lookup_group(name: &str) -> Result<u32, Failure> {
-    lookup_id(name, Path::new("/etc/group"), "group", "group")
-}
-
-fn lookup_id(name: &str, db: &Path, option: &str, what: &str) -> Result<u32, Failure> {
-    if let Ok(id) = name.parse::<u32>() {
-        return Ok(id);
-    }
-    let text = fs::read_to_string(db).map_err(|e| Failure::io("reading", db, e))?;
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let n = fields.next()?;
-            let id = fields.nth(1)?.parse::<u32>().ok()?;
-            (n == name).then_some(id)
-        })
-        .next()
-        .ok_or_else(|| {
-            Failure::new(format!(
-                "option '{option}': no {what} named '{name}' on this host ({})",
-                db.display()
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
-
-    #[test]
-    fn sha1_matches_known_vector() {
-        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
-    }
-
-    #[test]
-    fn root_is_uid_zero() {
-        assert_eq!(lookup_user("root").unwrap(), 0);
-        assert_eq!(lookup_user("1234").unwrap(), 1234);
-        let err = lookup_group("no-such-group-here").unwrap_err();
-        assert!(err.msg.contains("no group named 'no-such-group-here'"));
-    }
 
     fn run(plan: Plan) -> Map<String, Value> {
         let mut result = Map::new();

@@ -13,7 +13,9 @@
 //! See `wire` for the format on stdout.
 
 pub mod check;
+pub mod digest;
 pub mod file;
+mod localtime;
 pub mod mode;
 pub mod net;
 pub mod plan;
@@ -21,6 +23,7 @@ pub mod secrets;
 pub mod spec;
 pub mod template;
 pub mod tool;
+pub mod users;
 mod wire;
 
 #[cfg(feature = "testing")]
