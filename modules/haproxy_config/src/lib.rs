@@ -12,9 +12,7 @@
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
+use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 
 const TEMPLATE: &str = include_str!("../templates/haproxy.cfg.j2");
@@ -81,7 +79,7 @@ impl Module for HaproxyConfig {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let content = render(&params)?;
         let mut spec = file::FileSpec::new(&params.dest, content);
         spec.mode = Some(Mode::parse("mode", &params.mode)?);

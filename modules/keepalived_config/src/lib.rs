@@ -13,9 +13,7 @@ mod config;
 pub mod net;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    file, template, tool, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
+use kubeha_runtime::{file, template, tool, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 
 pub use config::Config;
@@ -112,7 +110,7 @@ impl Module for KeepalivedConfig {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let local = if config::needs_interface_detection(&params) {
             kubeha_runtime::net::host_addresses()?
         } else {

@@ -15,9 +15,7 @@
 mod validate;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
+use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 
 pub use validate::{check_config, NginxCheck};
@@ -82,7 +80,7 @@ impl Module for NginxProxyConfig {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let config = Config::from_params(&params)?;
         let content = config.render()?;
         // Found before anything else so a host without nginx fails the same way every run.

@@ -38,7 +38,7 @@ pub use wire::Meta;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A module: what it accepts and how it plans.
 pub trait Module {
@@ -51,12 +51,12 @@ pub trait Module {
     type Params: DeserializeOwned;
 
     /// Reads the host and returns what would change. Must not change anything.
-    fn plan(params: Self::Params, context: &Context) -> Result<Plan, Failure>;
+    fn plan(params: Self::Params) -> Result<Plan, Failure>;
 
     /// Housekeeping that must happen before planning and does not count as a change, such as
     /// refreshing a package manager's cache (as Ansible's `apt` does before it decides).
     /// Called only outside check mode; returns result fields (e.g. `cache_updated`).
-    fn prepare(_params: &Self::Params, _context: &Context) -> Result<Map<String, Value>, Failure> {
+    fn prepare(_params: &Self::Params) -> Result<Map<String, Value>, Failure> {
         Ok(Map::new())
     }
 
@@ -75,16 +75,6 @@ pub struct CliExit {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-}
-
-/// What a module may know about the run besides its options. Deliberately no check-mode flag:
-/// planning is the same either way.
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    pub module_name: String,
-    /// Ansible's remote temp dir for this task, when it sent one.
-    pub tmpdir: Option<PathBuf>,
-    pub verbosity: u64,
 }
 
 /// A failed run: a message for the user plus optional extra result fields.
@@ -182,15 +172,10 @@ fn run_parsed<M: Module>(
 
     let typed: M::Params = serde_json::from_value(Value::Object(params))
         .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))?;
-    let context = Context {
-        module_name: M::NAME.to_owned(),
-        tmpdir: answer.meta.tmpdir.clone(),
-        verbosity: answer.meta.verbosity,
-    };
     if !answer.meta.check_mode {
-        let fields = M::prepare(&typed, &context)?;
+        let fields = M::prepare(&typed)?;
         answer.fields.extend(fields);
     }
-    let plan = M::plan(typed, &context)?;
+    let plan = M::plan(typed)?;
     answer.apply(plan)
 }

@@ -16,7 +16,7 @@ pub mod k8s;
 pub mod yaml;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, file, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -149,7 +149,7 @@ impl Module for StaticPod {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let dest = manifest_path(&params)?;
         let name = pod_name(&params)?;
         let replaced = replaced_paths(&params)?;
