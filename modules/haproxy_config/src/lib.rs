@@ -12,8 +12,10 @@
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
 use kubeha_runtime::mode::Mode;
+use kubeha_runtime::validate::{self, Validator};
 use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 const TEMPLATE: &str = include_str!("../templates/haproxy.cfg.j2");
 const DURATION_UNITS: &[&str] = &["us", "ms", "s", "m", "h", "d"];
@@ -88,18 +90,13 @@ impl Module for HaproxyConfig {
         spec.group = params.group;
         spec.backup = params.backup;
         if params.validate {
-            let haproxy = kubeha_runtime::tool::find(&params.haproxy_path).map_err(|e| {
-                Failure::new(format!(
-                    "{}; install haproxy, point haproxy_path at it, or set validate: false",
-                    e.msg
-                ))
-            })?;
+            let haproxy = validate::program(&params.haproxy_path, "haproxy_path", "haproxy")?;
             let mut argv = vec![haproxy.to_string_lossy().into_owned(), "-c".into()];
             if params.warnings_as_errors {
                 argv.push("-dW".into());
             }
             argv.extend(["-f".into(), "%s".into()]);
-            spec.validate = Some(file::Validator { argv });
+            spec.validate = Some(Arc::new(Validator::new(argv)));
         }
         spec.plan()
     }

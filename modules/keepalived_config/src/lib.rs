@@ -13,8 +13,10 @@ mod config;
 pub mod net;
 
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{file, template, tool, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::validate::{self, Validator};
+use kubeha_runtime::{file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
+use std::sync::Arc;
 
 pub use config::Config;
 pub use kubeha_runtime::net::HostAddr;
@@ -117,7 +119,7 @@ impl Module for KeepalivedConfig {
             Vec::new()
         };
         let config = Config::build(&params, &local)?;
-        let content = template::render("keepalived.conf.j2", TEMPLATE, &config)?;
+        let content = text(&config)?;
 
         let mut spec = file::FileSpec::new(&params.dest, content);
         spec.mode = Some(Mode::parse("mode", &params.mode)?);
@@ -126,61 +128,36 @@ impl Module for KeepalivedConfig {
         spec.group = params.group.clone();
         spec.backup = params.backup;
 
-        // keepalived 2.2.7 (Debian 12) kills itself during `-t` whenever a script runs as a
-        // non-root user (acassen/keepalived#2587, fixed in 2.2.8), before it has checked the
-        // instances. Such configs are tested as the same config with script_user root.
-        let mut stand_in = None;
         if params.validate {
-            let keepalived = tool::find(&params.keepalived_path).map_err(|e| {
-                Failure::new(format!(
-                    "{}; install keepalived, point keepalived_path at it, or set validate: false",
-                    e.msg
-                ))
-            })?;
+            let keepalived =
+                validate::program(&params.keepalived_path, "keepalived_path", "keepalived")?;
             config.check_host()?;
-            let validator = file::Validator::new([
-                keepalived.to_string_lossy().into_owned(),
-                "-t".into(),
-                // Without -e keepalived exits 0 when the file is missing.
-                "-e".into(),
-                "-f".into(),
-                "%s".into(),
-            ]);
+            // Without -e keepalived exits 0 when the file is missing.
+            let mut validator =
+                Validator::new([&*keepalived.to_string_lossy(), "-t", "-e", "-f", "%s"]);
+            // keepalived 2.2.7 (Debian 12) kills itself during `-t` whenever a script runs as a
+            // non-root user (acassen/keepalived#2587, fixed in 2.2.8), before it has checked the
+            // instances. Such configs are tested as the same config with script_user root.
             if config.scripts_run_unprivileged() {
-                let as_root = template::render("keepalived.conf.j2", TEMPLATE, &config.as_root())?;
-                stand_in = Some((validator, as_root));
-            } else {
-                spec.validate = Some(validator);
+                validator = validator.on_stand_in(text(&config.as_root())?);
             }
+            spec.validate = Some(Arc::new(validator));
         }
 
         let mut plan = spec.plan()?;
-        if let Some((validator, text)) = stand_in {
-            if plan.changed() {
-                validate_text(&validator, &text, &params.dest)?;
-            }
-        }
         plan.set("instances", config.summary());
         Ok(plan)
     }
 }
 
-/// Runs `validator` on `text` in a scratch file outside the destination directory (as the
-/// runtime rehearses validation in check mode).
-fn validate_text(validator: &file::Validator, text: &str, dest: &str) -> Result<(), Failure> {
-    let scratch = tempfile::Builder::new()
-        .prefix(".kubeha-check-")
-        .tempfile()
-        .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
-    std::fs::write(scratch.path(), text).map_err(|e| Failure::io("writing", scratch.path(), e))?;
-    validator.check(scratch.path(), dest)
-}
-
 /// The config text for these options and this host's addresses (checked; not validated by
 /// keepalived). `local` is only read for instances without an `interface`.
 pub fn render(params: &Params, local: &[HostAddr]) -> Result<String, Failure> {
-    let config = Config::build(params, local)?;
-    template::render("keepalived.conf.j2", TEMPLATE, &config)
+    text(&Config::build(params, local)?)
+}
+
+fn text(config: &Config) -> Result<String, Failure> {
+    template::render("keepalived.conf.j2", TEMPLATE, config)
 }
 
 /// The options, typed (see the sidecar `keepalived_config.yml` for their meaning).

@@ -17,6 +17,7 @@ mod validate;
 use kubeha_runtime::mode::Mode;
 use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use validate::{check_config, NginxCheck};
 
@@ -83,30 +84,17 @@ impl Module for NginxProxyConfig {
     fn plan(params: Params) -> Result<Plan, Failure> {
         let config = Config::from_params(&params)?;
         let content = config.render()?;
-        // Found before anything else so a host without nginx fails the same way every run.
-        let checker = if params.validate {
-            Some(NginxCheck::probe(&params.nginx_path, &params.dest)?)
-        } else {
-            None
-        };
-        let unchanged = std::fs::read(&params.dest).ok().as_deref() == Some(content.as_bytes());
-
         let mut spec = file::FileSpec::new(&params.dest, content);
         spec.mode = Some(Mode::parse("mode", &params.mode)?);
         spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
         spec.owner = params.owner;
         spec.group = params.group;
         spec.backup = params.backup;
-        let mut plan = spec.plan()?;
-        if let (Some(checker), false) = (checker, unchanged) {
-            // nginx -t runs on a twin of the candidate (see `validate`), before the write, in
-            // check mode too; a rejected config never reaches `dest`.
-            plan.actions = std::mem::take(&mut plan.actions)
-                .into_iter()
-                .map(|inner| checker.guard(config.clone(), inner))
-                .collect();
+        if params.validate {
+            // nginx -t runs on a twin of the candidate (see `validate`).
+            spec.validate = Some(Arc::new(NginxCheck::probe(&params.nginx_path)?.of(config)));
         }
-        Ok(plan)
+        spec.plan()
     }
 }
 

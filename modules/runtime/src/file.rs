@@ -1,10 +1,12 @@
 //! Files: plan a write (content, mode, owner, group), then apply it atomically.
 //!
-//! The write goes through a temp file in the destination directory: mode and owner are set on
-//! the handle, the data is fsynced, the optional validator runs on the temp file (`%s`), the old
-//! file is backed up (Ansible's naming), the temp file is renamed over the target and the
-//! directory fsynced. A rejected candidate never replaces the file, and a crash at any point
-//! leaves either the old or the new file.
+//! A write that changes the content is first validated when the file has a check
+//! ([`crate::validate`], in a scratch directory: nothing next to the file is touched before the
+//! check accepts it). Then it goes through a temp file in the destination directory: mode and
+//! owner are set on the handle, the data is fsynced, the old file is backed up (Ansible's
+//! naming), the temp file is renamed over the target and the directory fsynced. A rejected
+//! candidate never replaces the file, and a crash at any point leaves either the old or the new
+//! file.
 //!
 //! A module that writes several files at once puts them in one [`Batch`]: every temp file is
 //! written, then each is fsynced (their writes to disk overlap), then they are renamed, and each
@@ -16,47 +18,14 @@ pub use crate::digest::sha1_hex;
 use crate::mode::{self, Mode};
 use crate::plan::{Action, Diff, Plan};
 use crate::users::{lookup_group, lookup_user};
-use crate::{localtime, tool, Failure};
+use crate::validate::{self, Validate};
+use crate::{localtime, Failure};
 use serde_json::{Map, Value};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// A command that checks a candidate file; `%s` in any argument is replaced by its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validator {
-    pub argv: Vec<String>,
-}
-
-impl Validator {
-    pub fn new<I, S>(argv: I) -> Validator
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Validator {
-            argv: argv.into_iter().map(Into::into).collect(),
-        }
-    }
-
-    /// Runs it on `candidate`; the error carries the validator's own output.
-    pub fn check(&self, candidate: &Path, what: &str) -> Result<(), Failure> {
-        let path = candidate.to_string_lossy();
-        let argv: Vec<String> = self.argv.iter().map(|a| a.replace("%s", &path)).collect();
-        let out = tool::run(&argv)?;
-        if out.success {
-            return Ok(());
-        }
-        Err(Failure::new(format!(
-            "{what}: the new content was rejected by `{}` ({}); the existing file was left unchanged:\n{}",
-            argv.join(" "),
-            out.status,
-            out.combined().trim_end().replace(path.as_ref(), "<candidate>"),
-        ))
-        .with("validate_output", out.combined()))
-    }
-}
+use std::sync::Arc;
 
 /// The wanted state of one file.
 #[derive(Debug, Clone)]
@@ -71,7 +40,8 @@ pub struct FileSpec {
     /// Mode of parent directories created on the way.
     pub dir_mode: u32,
     pub backup: bool,
-    pub validate: Option<Validator>,
+    /// The check a new content must pass before it is written.
+    pub validate: Option<Arc<dyn Validate>>,
     /// False for secret material (private keys): the diff then shows only sizes and checksums.
     pub show_content: bool,
 }
@@ -258,7 +228,7 @@ pub struct WriteFile {
     gid: Option<u32>,
     dir_mode: u32,
     backup: bool,
-    validate: Option<Validator>,
+    validate: Option<Arc<dyn Validate>>,
 }
 
 impl Action for WriteFile {
@@ -266,21 +236,16 @@ impl Action for WriteFile {
         format!("write {}", self.dest.display())
     }
 
+    /// Validates the new content (the same check a real run makes first).
     fn rehearse(&self) -> Result<(), Failure> {
-        let Some(validator) = &self.validate else {
-            return Ok(());
-        };
-        // A scratch copy outside the target directory: check mode must not touch it.
-        let scratch = tempfile::Builder::new()
-            .prefix(".kubeha-check-")
-            .tempfile()
-            .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
-        fs::write(scratch.path(), &self.content)
-            .map_err(|e| Failure::io("writing", scratch.path(), e))?;
-        validator.check(scratch.path(), &self.dest.to_string_lossy())
+        match &self.validate {
+            Some(check) => validate::run(check.as_ref(), &self.dest, &self.content),
+            None => Ok(()),
+        }
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        self.rehearse()?;
         let staged = self.stage()?;
         staged.sync()?;
         staged.commit(result)?;
@@ -322,16 +287,12 @@ struct Staged<'a> {
 }
 
 impl Staged<'_> {
-    /// Waits until the temp file is on disk (fsync), then runs the validator on it.
+    /// Waits until the temp file is on disk (fsync).
     fn sync(&self) -> Result<(), Failure> {
         self.tmp
             .as_file()
             .sync_all()
-            .map_err(|e| Failure::io("syncing", self.tmp.path(), e))?;
-        if let Some(validator) = &self.write.validate {
-            validator.check(self.tmp.path(), &self.write.dest.to_string_lossy())?;
-        }
-        Ok(())
+            .map_err(|e| Failure::io("syncing", self.tmp.path(), e))
     }
 
     /// Backs up the old file when asked, then renames the temp file over it. The directory
@@ -354,7 +315,8 @@ impl Staged<'_> {
 
 /// Several files replaced as one action (see the module docs): temp files written and fsynced
 /// first, then the renames in the order they were added, then one fsync per directory. If a
-/// temp file cannot be written or is rejected by its validator, nothing is replaced.
+/// file's new content is rejected by its check, or a temp file cannot be written, nothing is
+/// replaced.
 #[derive(Debug, Default)]
 pub struct Batch {
     steps: Vec<Step>,
@@ -436,6 +398,7 @@ impl Action for Batch {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        self.rehearse()?;
         // Every temp file written before the first fsync, so their writes to disk overlap.
         let ready = self
             .steps
@@ -724,13 +687,22 @@ mod tests {
         let dest = dir.path().join("app.cfg");
         fs::write(&dest, "good\n").unwrap();
         let mut spec = FileSpec::new(&dest, "bad\n");
-        spec.validate = Some(Validator::new(["grep", "-q", "good", "%s"]));
+        spec.validate = Some(Arc::new(validate::Validator::new([
+            "grep", "-q", "good", "%s",
+        ])));
         let plan = spec.plan().unwrap();
         let err = plan.actions[0].apply(&mut Map::new()).unwrap_err();
         assert!(err.msg.contains("rejected by `grep -q good"), "{}", err.msg);
         assert_eq!(fs::read_to_string(&dest).unwrap(), "good\n");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(plan.actions[0].rehearse().is_err());
+        // Checked before anything is made next to the file: not even its directory.
+        let mut spec = FileSpec::new(dir.path().join("new/app.cfg"), "bad\n");
+        spec.validate = Some(Arc::new(validate::Validator::new(["false"])));
+        assert!(spec.plan().unwrap().actions[0]
+            .apply(&mut Map::new())
+            .is_err());
+        assert!(!dir.path().join("new").exists());
     }
 
     #[test]
@@ -813,7 +785,7 @@ mod tests {
         let mut batch = Batch::new();
         batch.add(FileSpec::new(&good, "new\n")).unwrap();
         let mut rejected = FileSpec::new(&bad, "new\n");
-        rejected.validate = Some(Validator::new(["false"]));
+        rejected.validate = Some(Arc::new(validate::Validator::new(["false"])));
         batch.add(rejected).unwrap();
         assert!(batch.apply(&mut Map::new()).is_err());
         assert_eq!(fs::read_to_string(&good).unwrap(), "old\n");

@@ -24,6 +24,7 @@ pub mod spec;
 pub mod template;
 pub mod tool;
 pub mod users;
+pub mod validate;
 mod wire;
 
 #[cfg(feature = "testing")]
