@@ -11,9 +11,9 @@
 //! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) so a static pod
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
-use kubeha_runtime::mode::Mode;
+use kubeha_runtime::file::{self, FileOptions};
 use kubeha_runtime::validate::{self, Validator};
-use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -32,14 +32,8 @@ const BACKEND: &[Opt] = &[
 
 impl Module for HaproxyConfig {
     const NAME: &'static str = "haproxy_config";
+    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/haproxy/haproxy.cfg"));
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(DefaultValue::Str("/etc/haproxy/haproxy.cfg")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
         Opt::str("haproxy_path").default(DefaultValue::Str("haproxy")),
         Opt::bool("warnings_as_errors").default(DefaultValue::Bool(false)),
         Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
@@ -83,13 +77,8 @@ impl Module for HaproxyConfig {
 
     fn plan(params: Params) -> Result<Plan, Failure> {
         let content = render(&params)?;
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner;
-        spec.group = params.group;
-        spec.backup = params.backup;
-        if params.validate {
+        let mut spec = params.file.spec(&params.file.dest, content)?;
+        if params.file.validate {
             let haproxy = validate::program(&params.haproxy_path, "haproxy_path", "haproxy")?;
             let mut argv = vec![haproxy.to_string_lossy().into_owned(), "-c".into()];
             if params.warnings_as_errors {
@@ -112,14 +101,7 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    pub file: file::FileParams,
     pub haproxy_path: String,
     pub warnings_as_errors: bool,
     pub bind_addresses: Vec<String>,

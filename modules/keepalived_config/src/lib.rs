@@ -12,9 +12,9 @@
 mod config;
 pub mod net;
 
-use kubeha_runtime::mode::Mode;
+use kubeha_runtime::file::{self, FileOptions};
 use kubeha_runtime::validate::{self, Validator};
-use kubeha_runtime::{file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -66,15 +66,8 @@ const INSTANCE: &[Opt] = &[
 
 impl Module for KeepalivedConfig {
     const NAME: &'static str = "keepalived_config";
+    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/keepalived/keepalived.conf"));
     const SPEC: &'static [Opt] = &[
-        // The file.
-        Opt::path("dest").default(DefaultValue::Str("/etc/keepalived/keepalived.conf")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
         Opt::str("keepalived_path").default(DefaultValue::Str("keepalived")),
         // global_defs and what the per-host values are derived from.
         Opt::str("router_id"),
@@ -121,14 +114,9 @@ impl Module for KeepalivedConfig {
         let config = Config::build(&params, &local)?;
         let content = text(&config)?;
 
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner.clone();
-        spec.group = params.group.clone();
-        spec.backup = params.backup;
+        let mut spec = params.file.spec(&params.file.dest, content)?;
 
-        if params.validate {
+        if params.file.validate {
             let keepalived =
                 validate::program(&params.keepalived_path, "keepalived_path", "keepalived")?;
             config.check_host()?;
@@ -164,14 +152,7 @@ fn text(config: &Config) -> Result<String, Failure> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    pub file: file::FileParams,
     pub keepalived_path: String,
     pub router_id: Option<String>,
     pub enable_script_security: bool,

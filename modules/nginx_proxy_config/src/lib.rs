@@ -14,8 +14,8 @@
 
 mod validate;
 
-use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::file::{self, FileOptions};
+use kubeha_runtime::{check, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -39,14 +39,9 @@ const BACKEND: &[Opt] = &[
 
 impl Module for NginxProxyConfig {
     const NAME: &'static str = "nginx_proxy_config";
+    const FILE: Option<FileOptions> =
+        Some(FileOptions::config("/etc/nginx/nginx.conf").dir_mode("0700"));
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(DefaultValue::Str("/etc/nginx/nginx.conf")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0700")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
         Opt::str("nginx_path").default(DefaultValue::Str("nginx")),
         Opt::str("stream_module_path").default(DefaultValue::Str(DEBIAN_STREAM_MODULE)),
         Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
@@ -84,13 +79,8 @@ impl Module for NginxProxyConfig {
     fn plan(params: Params) -> Result<Plan, Failure> {
         let config = Config::from_params(&params)?;
         let content = config.render()?;
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner;
-        spec.group = params.group;
-        spec.backup = params.backup;
-        if params.validate {
+        let mut spec = params.file.spec(&params.file.dest, content)?;
+        if params.file.validate {
             // nginx -t runs on a twin of the candidate (see `validate`).
             spec.validate = Some(Arc::new(NginxCheck::probe(&params.nginx_path)?.of(config)));
         }
@@ -107,14 +97,7 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    pub file: file::FileParams,
     pub nginx_path: String,
     pub stream_module_path: String,
     pub bind_addresses: Vec<String>,

@@ -131,7 +131,7 @@ pub fn check_config(params: &crate::Params) -> Result<(), Failure> {
     let config = Config::from_params(params)?;
     let content = config.render()?;
     let twin = NginxCheck::probe(&params.nginx_path)?.of(config);
-    validate::run(&twin, Path::new(&params.dest), content.as_bytes())
+    validate::run(&twin, Path::new(&params.file.dest), content.as_bytes())
 }
 
 fn scratch_path(dir: &Path, name: &str) -> Result<String, Failure> {

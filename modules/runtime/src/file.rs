@@ -17,15 +17,123 @@
 pub use crate::digest::sha1_hex;
 use crate::mode::{self, Mode};
 use crate::plan::{Action, Diff, Plan};
+use crate::spec::{DefaultValue, Kind, Opt};
 use crate::users::{lookup_group, lookup_user};
 use crate::validate::{self, Validate};
 use crate::{localtime, Failure};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The options of a module that writes one file, declared once: which of them it takes and its
+/// defaults (a module names them in `Module::FILE`; they reach its `Params` as [`FileParams`]).
+/// Its sidecar documents them in the words of `modules/runtime/file_options.yml`, which
+/// `testing::check_sidecar` holds it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileOptions {
+    /// The default `dest`; `None` for a module that names the file from its other options and
+    /// takes no `dest`.
+    pub dest: Option<&'static str>,
+    pub mode: &'static str,
+    pub dir_mode: &'static str,
+    /// Whether it takes `backup` (default false).
+    pub backup: bool,
+    /// Whether it takes `validate` (default true): its daemon checks each new content.
+    pub validate: bool,
+}
+
+impl FileOptions {
+    /// A daemon's config file, at `dest` unless the task says: `dest`, `mode` (0640), `owner`,
+    /// `group`, `dir_mode` (0755), `backup` and `validate`.
+    pub const fn config(dest: &'static str) -> FileOptions {
+        FileOptions {
+            dest: Some(dest),
+            mode: "0640",
+            dir_mode: "0755",
+            backup: true,
+            validate: true,
+        }
+    }
+
+    /// A file the module names itself, neither backed up nor validated: `mode` (0640), `owner`,
+    /// `group` and `dir_mode` (0755).
+    pub const fn named_by_module() -> FileOptions {
+        FileOptions {
+            dest: None,
+            backup: false,
+            validate: false,
+            ..FileOptions::config("")
+        }
+    }
+
+    /// With another default `dir_mode`.
+    pub const fn dir_mode(self, dir_mode: &'static str) -> FileOptions {
+        FileOptions { dir_mode, ..self }
+    }
+
+    /// Their argument spec.
+    pub fn opts(&self) -> Vec<Opt> {
+        let mut opts = Vec::with_capacity(7);
+        if let Some(dest) = self.dest {
+            opts.push(Opt::path("dest").default(DefaultValue::Str(dest)));
+        }
+        opts.extend([
+            Opt::new("mode", Kind::Raw).default(DefaultValue::Str(self.mode)),
+            Opt::str("owner"),
+            Opt::str("group"),
+            Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str(self.dir_mode)),
+        ]);
+        if self.backup {
+            opts.push(Opt::bool("backup").default(DefaultValue::Bool(false)));
+        }
+        if self.validate {
+            opts.push(Opt::bool("validate").default(DefaultValue::Bool(true)));
+        }
+        opts
+    }
+}
+
+/// The file options' values, typed: the field `file` of a module's `Params`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileParams {
+    /// Empty for a module that takes no `dest`.
+    #[serde(default)]
+    pub dest: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: Value,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub dir_mode: Value,
+    #[serde(default)]
+    pub backup: bool,
+    /// Whether the module's check runs on new content ([`FileSpec::validate`], the module's).
+    #[serde(default)]
+    pub validate: bool,
+}
+
+impl FileParams {
+    /// The wanted state of `dest` holding `content`, with these options' mode, owner, group,
+    /// directory mode and backup.
+    pub fn spec(
+        &self,
+        dest: impl Into<PathBuf>,
+        content: impl Into<Vec<u8>>,
+    ) -> Result<FileSpec, Failure> {
+        Ok(FileSpec {
+            mode: Some(Mode::parse("mode", &self.mode)?),
+            dir_mode: Mode::parse("dir_mode", &self.dir_mode)?.for_new_dir(),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            backup: self.backup,
+            ..FileSpec::new(dest, content)
+        })
+    }
+}
 
 /// The wanted state of one file.
 #[derive(Debug, Clone)]
@@ -654,6 +762,26 @@ mod tests {
             a.apply(&mut result).unwrap();
         }
         result
+    }
+
+    #[test]
+    fn file_options_are_a_spec_and_their_values_make_a_file_spec() {
+        let names = |f: FileOptions| f.opts().iter().map(|o| o.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(FileOptions::config("/etc/app.cfg")),
+            ["dest", "mode", "owner", "group", "dir_mode", "backup", "validate"]
+        );
+        assert_eq!(
+            names(FileOptions::named_by_module()),
+            ["mode", "owner", "group", "dir_mode"]
+        );
+        let values =
+            serde_json::json!({"mode": 416, "owner": null, "group": "0", "dir_mode": "0700"});
+        let params: FileParams = serde_json::from_value(values).unwrap();
+        let spec = params.spec("/etc/app.cfg", "x").unwrap();
+        assert_eq!(spec.mode, Some(Mode::Bits(0o640)));
+        assert_eq!((spec.dir_mode, spec.group.as_deref()), (0o700, Some("0")));
+        assert!(!spec.backup && spec.validate.is_none());
     }
 
     #[test]

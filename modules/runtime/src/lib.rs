@@ -45,8 +45,13 @@ use std::path::Path;
 pub trait Module {
     /// The module's name as Ansible calls it (`[a-z0-9_]`).
     const NAME: &'static str;
-    /// Its options; the sidecar `<name>.yml` documents exactly these (a test checks it).
+    /// Its own options; the sidecar `<name>.yml` documents exactly these and `FILE`'s (a test
+    /// checks it).
     const SPEC: &'static [Opt];
+    /// The shared file options (`dest`, `mode`, ...) of a module that writes one file, with its
+    /// defaults: they come before `SPEC`, and `Params` has them as its field `file`
+    /// ([`file::FileParams`]).
+    const FILE: Option<file::FileOptions> = None;
     /// The options, typed. Deserialised from the normalised spec output, so it may rely on
     /// defaults being filled in and types being coerced.
     type Params: DeserializeOwned;
@@ -158,8 +163,9 @@ fn run_parsed<M: Module>(
     options: Map<String, Value>,
 ) -> Result<(), Failure> {
     let ignore_unknown = answer.meta.ignore_unknown_opts;
+    let all = spec_of::<M>();
     let context_name = format!("{} module", M::NAME);
-    let (params, dropped) = spec::normalize(M::SPEC, options, &context_name, ignore_unknown)?;
+    let (params, dropped) = spec::normalize(&all, options, &context_name, ignore_unknown)?;
     for key in dropped {
         answer.warnings.push(format!(
             "option '{key}' is not supported by {} and was ignored",
@@ -167,16 +173,36 @@ fn run_parsed<M: Module>(
         ));
     }
     let mut secret_values = Vec::new();
-    spec::secret_values(M::SPEC, &params, &mut secret_values);
+    spec::secret_values(&all, &params, &mut secret_values);
     answer.set_secrets(secrets::Secrets::new(secret_values));
-    answer.invocation = Some(spec::censor(M::SPEC, &params));
+    answer.invocation = Some(spec::censor(&all, &params));
 
-    let typed: M::Params = serde_json::from_value(Value::Object(params))
-        .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))?;
+    let typed = typed::<M>(params)?;
     if !answer.meta.check_mode {
         let fields = M::prepare(&typed)?;
         answer.fields.extend(fields);
     }
     let plan = M::plan(typed)?;
     answer.apply(plan)
+}
+
+/// The whole argument spec of `M`: its file options, then its own.
+pub fn spec_of<M: Module>() -> Vec<Opt> {
+    let mut all = M::FILE.map(|file| file.opts()).unwrap_or_default();
+    all.extend_from_slice(M::SPEC);
+    all
+}
+
+/// Normalised options → `M::Params`, the file options under `file`.
+pub(crate) fn typed<M: Module>(mut options: Map<String, Value>) -> Result<M::Params, Failure> {
+    if let Some(file) = M::FILE {
+        let nested: Map<String, Value> = file
+            .opts()
+            .iter()
+            .filter_map(|opt| options.remove_entry(opt.name))
+            .collect();
+        options.insert("file".into(), Value::Object(nested));
+    }
+    serde_json::from_value(Value::Object(options))
+        .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))
 }
