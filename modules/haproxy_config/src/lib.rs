@@ -11,9 +11,10 @@
 //! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) so a static pod
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
+use kubeha_runtime::balancer::{self, Balancer, Server};
 use kubeha_runtime::file::{self, FileOptions};
 use kubeha_runtime::validate::{self, Validator};
-use kubeha_runtime::{check, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, template, DefaultValue, Failure, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -36,15 +37,11 @@ impl Module for HaproxyConfig {
     const SPEC: &'static [Opt] = &[
         Opt::str("haproxy_path").default(DefaultValue::Str("haproxy")),
         Opt::bool("warnings_as_errors").default(DefaultValue::Bool(false)),
-        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
-        Opt::list("backends", Kind::Dict)
-            .required()
-            .suboptions(BACKEND),
-        Opt::int("backend_port").default(DefaultValue::Int(6443)),
-        Opt::str("balance")
-            .choices(&["leastconn", "roundrobin", "source"])
-            .default(DefaultValue::Str("leastconn")),
+        balancer::BIND_ADDRESSES,
+        balancer::FRONTEND_PORT,
+        balancer::backends(BACKEND),
+        balancer::BACKEND_PORT,
+        balancer::balance(&["leastconn", "roundrobin", "source"], "leastconn"),
         Opt::str("health_check")
             .choices(&["https", "tcp", "none"])
             .default(DefaultValue::Str("https")),
@@ -104,11 +101,7 @@ pub struct Params {
     pub file: file::FileParams,
     pub haproxy_path: String,
     pub warnings_as_errors: bool,
-    pub bind_addresses: Vec<String>,
-    pub frontend_port: i64,
-    pub backends: Vec<Backend>,
-    pub backend_port: i64,
-    pub balance: String,
+    pub balancer: Balancer,
     pub health_check: String,
     pub health_check_path: String,
     pub check_inter: String,
@@ -134,15 +127,6 @@ pub struct Params {
     pub stats_password: Option<String>,
     pub stats_socket: Option<String>,
     pub log_target: Option<String>,
-}
-
-/// One backend server (an apiserver).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backend {
-    pub name: String,
-    pub address: String,
-    pub port: Option<i64>,
 }
 
 /// What the template sees: every value checked and pre-formatted.
@@ -176,51 +160,16 @@ struct Config {
     servers: Vec<Server>,
 }
 
-#[derive(Debug, Serialize)]
-struct Server {
-    name: String,
-    address: String,
-}
-
 impl Config {
     fn from_params(p: &Params) -> Result<Config, Failure> {
-        let frontend_port = check::port("frontend_port", p.frontend_port)?;
-        let backend_port = check::port("backend_port", p.backend_port)?;
-        if p.bind_addresses.is_empty() {
-            return Err(Failure::new(
-                "option 'bind_addresses' must list at least one address",
-            ));
-        }
+        let frontend_port = p.balancer.frontend_port()?;
         let binds = p
+            .balancer
             .bind_addresses
             .iter()
             .map(|a| bind_text("bind_addresses", a, frontend_port))
             .collect::<Result<Vec<_>, _>>()?;
-
-        if p.backends.is_empty() {
-            return Err(Failure::new(
-                "option 'backends' must list at least one server (the control-plane hosts)",
-            ));
-        }
-        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
-        for (i, b) in p.backends.iter().enumerate() {
-            check::identifier(&format!("backends[{i}].name"), &b.name)?;
-            check::host(&format!("backends[{i}].address"), &b.address)?;
-            let port = match b.port {
-                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
-                None => backend_port,
-            };
-            if servers.iter().any(|s| s.name == b.name) {
-                return Err(Failure::new(format!(
-                    "option 'backends': the name '{}' is used twice; each server needs its own",
-                    b.name
-                )));
-            }
-            servers.push(Server {
-                name: b.name.clone(),
-                address: check::socket_text(&b.address, port),
-            });
-        }
+        let servers = p.balancer.servers()?;
 
         for (option, value) in [
             ("check_inter", &p.check_inter),
@@ -339,7 +288,7 @@ impl Config {
             stats_uri: p.stats_uri.clone(),
             stats_auth,
             binds,
-            balance: p.balance.clone(),
+            balance: p.balancer.balance.clone(),
             check_inter: p.check_inter.clone(),
             check_downinter: p.check_downinter.clone(),
             check_rise: p.check_rise,

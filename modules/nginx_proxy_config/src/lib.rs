@@ -14,6 +14,7 @@
 
 mod validate;
 
+use kubeha_runtime::balancer::{self, Balancer, Server};
 use kubeha_runtime::file::{self, FileOptions};
 use kubeha_runtime::{check, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
@@ -44,15 +45,14 @@ impl Module for NginxProxyConfig {
     const SPEC: &'static [Opt] = &[
         Opt::str("nginx_path").default(DefaultValue::Str("nginx")),
         Opt::str("stream_module_path").default(DefaultValue::Str(DEBIAN_STREAM_MODULE)),
-        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
-        Opt::list("backends", Kind::Dict)
-            .required()
-            .suboptions(BACKEND),
-        Opt::int("backend_port").default(DefaultValue::Int(6443)),
-        Opt::str("balance")
-            .choices(&["least_conn", "round_robin", "random", "hash"])
-            .default(DefaultValue::Str("least_conn")),
+        balancer::BIND_ADDRESSES,
+        balancer::FRONTEND_PORT,
+        balancer::backends(BACKEND),
+        balancer::BACKEND_PORT,
+        balancer::balance(
+            &["least_conn", "round_robin", "random", "hash"],
+            "least_conn",
+        ),
         Opt::int("max_fails").default(DefaultValue::Int(1)),
         Opt::str("fail_timeout").default(DefaultValue::Str("10s")),
         Opt::str("proxy_timeout").default(DefaultValue::Str("10m")),
@@ -100,11 +100,7 @@ pub struct Params {
     pub file: file::FileParams,
     pub nginx_path: String,
     pub stream_module_path: String,
-    pub bind_addresses: Vec<String>,
-    pub frontend_port: i64,
-    pub backends: Vec<Backend>,
-    pub backend_port: i64,
-    pub balance: String,
+    pub balancer: Balancer,
     pub max_fails: i64,
     pub fail_timeout: String,
     pub proxy_timeout: String,
@@ -121,15 +117,6 @@ pub struct Params {
     pub error_log: String,
     pub error_log_level: String,
     pub stream_access_log: Option<String>,
-}
-
-/// One upstream server (an apiserver).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backend {
-    pub name: Option<String>,
-    pub address: String,
-    pub port: Option<i64>,
 }
 
 /// What the template sees: every value checked and pre-formatted.
@@ -156,13 +143,6 @@ pub(crate) struct Config {
     keepalive_timeout: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct Server {
-    address: String,
-    /// `  # <inventory name>` or empty.
-    comment: String,
-}
-
 impl Config {
     pub(crate) fn render(&self) -> Result<String, Failure> {
         template::render("nginx.conf.j2", TEMPLATE, self)
@@ -174,48 +154,16 @@ impl Config {
     }
 
     fn from_params(p: &Params) -> Result<Config, Failure> {
-        let frontend_port = check::port("frontend_port", p.frontend_port)?;
-        let backend_port = check::port("backend_port", p.backend_port)?;
-        if p.bind_addresses.is_empty() {
-            return Err(Failure::new(
-                "option 'bind_addresses' must list at least one address",
-            ));
-        }
-        let binds = listen_texts("bind_addresses", &p.bind_addresses, frontend_port)?;
-
-        if p.backends.is_empty() {
-            return Err(Failure::new(
-                "option 'backends' must list at least one server (the control-plane hosts)",
-            ));
-        }
-        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
-        let mut names: Vec<&str> = Vec::new();
-        for (i, b) in p.backends.iter().enumerate() {
-            check::host(&format!("backends[{i}].address"), &b.address)?;
-            let port = match b.port {
-                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
-                None => backend_port,
-            };
-            let address = check::socket_text(&b.address, port);
-            if servers.iter().any(|s| s.address == address) {
+        let frontend_port = p.balancer.frontend_port()?;
+        let binds = listen_texts("bind_addresses", &p.balancer.bind_addresses, frontend_port)?;
+        let servers = p.balancer.servers()?;
+        for (i, server) in servers.iter().enumerate() {
+            if servers[..i].iter().any(|s| s.address == server.address) {
                 return Err(Failure::new(format!(
-                    "option 'backends': {address} is listed twice; each apiserver once"
+                    "option 'backends': {} is listed twice; each apiserver once",
+                    server.address
                 )));
             }
-            let comment = match &b.name {
-                Some(name) => {
-                    check::identifier(&format!("backends[{i}].name"), name)?;
-                    if names.contains(&name.as_str()) {
-                        return Err(Failure::new(format!(
-                            "option 'backends': the name '{name}' is used twice; each server needs its own"
-                        )));
-                    }
-                    names.push(name);
-                    format!("  # {name}")
-                }
-                None => String::new(),
-            };
-            servers.push(Server { address, comment });
         }
 
         for (option, value) in [
@@ -310,7 +258,7 @@ impl Config {
             worker_rlimit_nofile: p.worker_rlimit_nofile,
             worker_connections: p.worker_connections,
             stream_access_log: p.stream_access_log.clone(),
-            balance: match p.balance.as_str() {
+            balance: match p.balancer.balance.as_str() {
                 "least_conn" => Some("least_conn"),
                 "random" => Some("random"),
                 "hash" => Some("hash $remote_addr consistent"),

@@ -75,7 +75,7 @@ impl FileOptions {
         FileOptions { dir_mode, ..self }
     }
 
-    /// Their argument spec.
+    /// Their argument spec, the group `file`.
     pub fn opts(&self) -> Vec<Opt> {
         let mut opts = Vec::with_capacity(7);
         if let Some(dest) = self.dest {
@@ -93,7 +93,7 @@ impl FileOptions {
         if self.validate {
             opts.push(Opt::bool("validate").default(DefaultValue::Bool(true)));
         }
-        opts
+        opts.into_iter().map(|opt| opt.in_group("file")).collect()
     }
 }
 

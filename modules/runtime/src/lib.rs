@@ -12,6 +12,7 @@
 //! the spec, plans, applies outside check mode, scrubs secrets, and prints exactly one JSON object.
 //! See `wire` for the format on stdout.
 
+pub mod balancer;
 pub mod check;
 pub mod digest;
 pub mod file;
@@ -50,7 +51,7 @@ pub trait Module {
     const SPEC: &'static [Opt];
     /// The shared file options (`dest`, `mode`, ...) of a module that writes one file, with its
     /// defaults: they come before `SPEC`, and `Params` has them as its field `file`
-    /// ([`file::FileParams`]).
+    /// ([`file::FileParams`], a group: see [`Opt::group`]).
     const FILE: Option<file::FileOptions> = None;
     /// The options, typed. Deserialised from the normalised spec output, so it may rely on
     /// defaults being filled in and types being coerced.
@@ -193,15 +194,17 @@ pub fn spec_of<M: Module>() -> Vec<Opt> {
     all
 }
 
-/// Normalised options → `M::Params`, the file options under `file`.
+/// Normalised options → `M::Params`, the options of each group under the group's name.
 pub(crate) fn typed<M: Module>(mut options: Map<String, Value>) -> Result<M::Params, Failure> {
-    if let Some(file) = M::FILE {
-        let nested: Map<String, Value> = file
-            .opts()
-            .iter()
-            .filter_map(|opt| options.remove_entry(opt.name))
-            .collect();
-        options.insert("file".into(), Value::Object(nested));
+    for opt in spec_of::<M>() {
+        let Some(group) = opt.group else { continue };
+        let value = options.remove(opt.name).unwrap_or(Value::Null);
+        let nested = options
+            .entry(group)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(nested) = nested {
+            nested.insert(opt.name.to_owned(), value);
+        }
     }
     serde_json::from_value(Value::Object(options))
         .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))

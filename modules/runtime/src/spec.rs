@@ -77,6 +77,9 @@ pub struct Opt {
     pub no_log: bool,
     /// For dicts and lists of dicts: the spec of their keys.
     pub suboptions: &'static [Opt],
+    /// Options declared once for several modules come in groups: a module's `Params` has each
+    /// group as one field of this name, holding the group's options (see `file::FileOptions`).
+    pub group: Option<&'static str>,
 }
 
 impl Opt {
@@ -90,6 +93,7 @@ impl Opt {
             choices: &[],
             no_log: false,
             suboptions: &[],
+            group: None,
         }
     }
     pub const fn str(name: &'static str) -> Opt {
@@ -133,6 +137,12 @@ impl Opt {
     }
     pub const fn suboptions(self, suboptions: &'static [Opt]) -> Opt {
         Opt { suboptions, ..self }
+    }
+    pub const fn in_group(self, group: &'static str) -> Opt {
+        Opt {
+            group: Some(group),
+            ..self
+        }
     }
 }
 

@@ -46,12 +46,13 @@ pub fn check_sidecar<M: Module>(sidecar_yaml: &str) -> Result<(), String> {
     }
 
     let mut fields: Vec<&str> = struct_fields::<M::Params>().to_vec();
-    let mut names: Vec<&str> = M::SPEC.iter().map(|o| o.name).collect();
-    if M::FILE.is_some() {
-        names.push("file");
-    }
+    let mut names: Vec<&str> = crate::spec_of::<M>()
+        .iter()
+        .map(|o| o.group.unwrap_or(o.name))
+        .collect();
     fields.sort_unstable();
     names.sort_unstable();
+    names.dedup();
     if fields != names {
         problems.push(format!(
             "Params fields {fields:?} differ from the spec's options {names:?}"
