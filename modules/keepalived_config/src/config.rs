@@ -4,9 +4,9 @@
 //! intervals, clears nopreempt on a MASTER, drops VIPs of the wrong family) is refused here
 //! with a message naming the option, so `keepalived -t` is a second line of defence.
 
-use crate::net::{self, Vip};
+use crate::net;
 use crate::{Instance, Params, Script};
-use kubeha_runtime::net::HostAddr;
+use kubeha_runtime::net::{Cidr, HostAddr};
 use kubeha_runtime::{check, tool, users, Failure};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -331,18 +331,18 @@ fn instance(
     let vips = vips
         .iter()
         .enumerate()
-        .map(|(j, v)| Vip::parse(&format!("{vips_option}[{j}]"), v))
+        .map(|(j, v)| net::parse_vip(&format!("{vips_option}[{j}]"), v))
         .collect::<Result<Vec<_>, _>>()?;
     for (j, v) in vips.iter().enumerate() {
-        if vips[..j].iter().any(|w| w.address == v.address) {
+        if vips[..j].iter().any(|w| w.addr == v.addr) {
             return Err(Failure::new(format!(
                 "option '{vips_option}' lists {} twice",
-                v.address
+                v.addr
             )));
         }
     }
     let primary = vips[0];
-    let ipv6 = primary.is_ipv6();
+    let ipv6 = primary.addr.is_ipv6();
 
     // The interface: given, or the one whose subnet holds the first VIP.
     let (interface, interface_option) = at.pick("interface", &inst.interface, p.interface.as_ref());
@@ -357,10 +357,10 @@ fn instance(
             name
         }
         None => {
-            let found = net::interface_for(primary.address, &name, local)?;
+            let found = net::interface_for(primary.addr, &name, local)?;
             comments.push(format!(
                 "interface {found}: the one whose subnet holds {}",
-                primary.address
+                primary.addr
             ));
             found
         }
@@ -440,10 +440,10 @@ fn instance(
     let virtual_router_id = match vrid {
         Some(id) => u8::try_from(in_range(&vrid_option, id, 1, 255)?).unwrap_or(1),
         None => {
-            let id = net::derived_router_id(&p.cluster_name, primary.address);
+            let id = net::derived_router_id(&p.cluster_name, primary.addr);
             comments.push(format!(
                 "virtual_router_id {id}: derived from cluster_name '{}' and {}",
-                p.cluster_name, primary.address
+                p.cluster_name, primary.addr
             ));
             id
         }
@@ -544,7 +544,7 @@ fn instance(
         }
     }
 
-    let dev = |v: &Vip| format!("{v} dev {interface}");
+    let dev = |v: &Cidr| format!("{v} dev {interface}");
     Ok(InstanceBlock {
         name,
         comments,
@@ -562,18 +562,18 @@ fn instance(
         garp_master_refresh,
         vips: vips
             .iter()
-            .filter(|v| v.is_ipv6() == ipv6)
+            .filter(|v| v.addr.is_ipv6() == ipv6)
             .map(dev)
             .collect(),
         excluded_vips: vips
             .iter()
-            .filter(|v| v.is_ipv6() != ipv6)
+            .filter(|v| v.addr.is_ipv6() != ipv6)
             .map(dev)
             .collect(),
         track_scripts,
         notify,
         ipv6,
-        addresses: vips.iter().map(|v| v.address.to_string()).collect(),
+        addresses: vips.iter().map(|v| v.addr.to_string()).collect(),
         interface,
     })
 }

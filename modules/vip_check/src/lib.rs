@@ -611,15 +611,7 @@ mod tests {
     fn host(entries: &[(&str, &str)]) -> Vec<HostAddr> {
         entries
             .iter()
-            .map(|(interface, text)| {
-                let cidr = net::parse_cidr("x", text).unwrap();
-                HostAddr {
-                    interface: (*interface).into(),
-                    addr: cidr.addr,
-                    prefix: cidr.prefix.unwrap(),
-                    up: true,
-                }
-            })
+            .map(|(interface, cidr)| HostAddr::fake(interface, cidr))
             .collect()
     }
 
