@@ -37,22 +37,22 @@ const SCRIPT: &[Opt] = &[
     Opt::int("weight"),
 ];
 
-/// Options an instance may set; unset ones fall back to the top-level option of the same name.
-const INSTANCE: &[Opt] = &[
-    Opt::str("name"),
+/// The VRRP settings: each instance's own, else the top-level option of the same name, whose
+/// defaults are thereby every instance's. At the top level they are `Params::vrrp`.
+const VRRP: [Opt; 22] = [
     Opt::list("vips", Kind::Str),
     Opt::str("interface"),
     Opt::str("state").choices(&["MASTER", "BACKUP"]),
     Opt::int("priority"),
     Opt::int("virtual_router_id"),
-    Opt::new("advert_int", Kind::Float),
+    Opt::new("advert_int", Kind::Float).default(DefaultValue::Int(1)),
     Opt::int("vrrp_version").choices(&["2", "3"]),
     Opt::str("auth_pass").no_log(),
     Opt::list("peers", Kind::Str),
-    Opt::bool("unicast"),
+    Opt::bool("unicast").default(DefaultValue::Bool(false)),
     Opt::str("unicast_src_ip"),
     Opt::list("unicast_peers", Kind::Str),
-    Opt::bool("nopreempt"),
+    Opt::bool("nopreempt").default(DefaultValue::Bool(false)),
     Opt::new("preempt_delay", Kind::Float),
     Opt::list("track_scripts", Kind::Str),
     Opt::str("notify_master"),
@@ -64,12 +64,24 @@ const INSTANCE: &[Opt] = &[
     Opt::int("garp_master_refresh"),
 ];
 
-impl Module for KeepalivedConfig {
-    const NAME: &'static str = "keepalived_config";
-    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/keepalived/keepalived.conf"));
-    const SPEC: &'static [Opt] = &[
+/// An instance's options: its name and the VRRP settings, none with a default (an unset one is
+/// the top level's).
+const INSTANCE: [Opt; 23] = {
+    let mut out = [Opt::str("name"); 23];
+    let mut i = 0;
+    while i < VRRP.len() {
+        out[i + 1] = VRRP[i].default(DefaultValue::Null);
+        i += 1;
+    }
+    out
+};
+
+/// The top-level options: the checker, `global_defs` and what the per-host values are derived
+/// from, the scripts and instances, then the VRRP settings (of the only instance when
+/// `instances` is not given).
+const TOP: [Opt; 32] = {
+    let own = [
         Opt::str("keepalived_path").default(DefaultValue::Str("keepalived")),
-        // global_defs and what the per-host values are derived from.
         Opt::str("router_id"),
         Opt::bool("enable_script_security").default(DefaultValue::Bool(true)),
         Opt::str("script_user").default(DefaultValue::Str("root")),
@@ -78,31 +90,25 @@ impl Module for KeepalivedConfig {
         Opt::int("priority_base").default(DefaultValue::Int(150)),
         Opt::int("priority_step").default(DefaultValue::Int(10)),
         Opt::list("scripts", Kind::Dict).suboptions(SCRIPT),
-        Opt::list("instances", Kind::Dict).suboptions(INSTANCE),
-        // Defaults for every instance (the only instance when `instances` is not given).
-        Opt::list("vips", Kind::Str),
-        Opt::str("interface"),
-        Opt::str("state").choices(&["MASTER", "BACKUP"]),
-        Opt::int("priority"),
-        Opt::int("virtual_router_id"),
-        Opt::new("advert_int", Kind::Float).default(DefaultValue::Int(1)),
-        Opt::int("vrrp_version").choices(&["2", "3"]),
-        Opt::str("auth_pass").no_log(),
-        Opt::list("peers", Kind::Str),
-        Opt::bool("unicast").default(DefaultValue::Bool(false)),
-        Opt::str("unicast_src_ip"),
-        Opt::list("unicast_peers", Kind::Str),
-        Opt::bool("nopreempt").default(DefaultValue::Bool(false)),
-        Opt::new("preempt_delay", Kind::Float),
-        Opt::list("track_scripts", Kind::Str),
-        Opt::str("notify_master"),
-        Opt::str("notify_backup"),
-        Opt::str("notify_fault"),
-        Opt::str("notify_stop"),
-        Opt::str("notify"),
-        Opt::int("garp_master_delay"),
-        Opt::int("garp_master_refresh"),
+        Opt::list("instances", Kind::Dict).suboptions(&INSTANCE),
     ];
+    let mut out = [Opt::str(""); 32];
+    let mut i = 0;
+    while i < own.len() {
+        out[i] = own[i];
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = VRRP[i - own.len()].in_group("vrrp");
+        i += 1;
+    }
+    out
+};
+
+impl Module for KeepalivedConfig {
+    const NAME: &'static str = "keepalived_config";
+    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/keepalived/keepalived.conf"));
+    const SPEC: &'static [Opt] = &TOP;
     type Params = Params;
 
     fn plan(params: Params) -> Result<Plan, Failure> {
@@ -163,28 +169,8 @@ pub struct Params {
     pub priority_step: i64,
     pub scripts: Option<Vec<Script>>,
     pub instances: Option<Vec<Instance>>,
-    pub vips: Option<Vec<String>>,
-    pub interface: Option<String>,
-    pub state: Option<String>,
-    pub priority: Option<i64>,
-    pub virtual_router_id: Option<i64>,
-    pub advert_int: f64,
-    pub vrrp_version: Option<i64>,
-    pub auth_pass: Option<String>,
-    pub peers: Option<Vec<String>>,
-    pub unicast: bool,
-    pub unicast_src_ip: Option<String>,
-    pub unicast_peers: Option<Vec<String>>,
-    pub nopreempt: bool,
-    pub preempt_delay: Option<f64>,
-    pub track_scripts: Option<Vec<String>>,
-    pub notify_master: Option<String>,
-    pub notify_backup: Option<String>,
-    pub notify_fault: Option<String>,
-    pub notify_stop: Option<String>,
-    pub notify: Option<String>,
-    pub garp_master_delay: Option<i64>,
-    pub garp_master_refresh: Option<i64>,
+    /// The top-level VRRP settings, every instance's defaults (no `name`).
+    pub vrrp: Instance,
 }
 
 /// A `vrrp_script`: a health check whose result moves this host's priority (with `weight`) or
@@ -201,7 +187,7 @@ pub struct Script {
     pub weight: Option<i64>,
 }
 
-/// One `vrrp_instance`; every unset field takes the top-level option's value.
+/// One `vrrp_instance`'s settings; every unset field takes the top-level option's value.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {
