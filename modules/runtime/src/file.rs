@@ -299,7 +299,7 @@ fn attrs_text(mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> String {
 }
 
 /// Plans the removal of `dest` (a no-op when it is absent).
-pub fn plan_absent(dest: &Path, backup: bool) -> Result<Plan, Failure> {
+pub fn plan_absent(dest: &Path) -> Result<Plan, Failure> {
     let mut plan = Plan::new();
     plan.set("dest", dest.to_string_lossy().into_owned());
     match fs::symlink_metadata(dest) {
@@ -317,7 +317,6 @@ pub fn plan_absent(dest: &Path, backup: bool) -> Result<Plan, Failure> {
             });
             plan.act(RemoveFile {
                 dest: dest.to_path_buf(),
-                backup,
             });
             Ok(plan)
         }
@@ -617,7 +616,6 @@ impl Action for SetAttributes {
 #[derive(Debug)]
 struct RemoveFile {
     dest: PathBuf,
-    backup: bool,
 }
 
 impl Action for RemoveFile {
@@ -625,14 +623,7 @@ impl Action for RemoveFile {
         format!("remove {}", self.dest.display())
     }
 
-    fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        if self.backup {
-            let backup = backup_file(&self.dest)?;
-            result.insert(
-                "backup_file".into(),
-                backup.to_string_lossy().into_owned().into(),
-            );
-        }
+    fn apply(&self, _result: &mut Map<String, Value>) -> Result<(), Failure> {
         match fs::remove_file(&self.dest) {
             Ok(()) => sync_dir(parent_dir(&self.dest)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -943,9 +934,9 @@ mod tests {
     fn absent_plans_removal_only_when_present() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("pod.yml");
-        assert!(!plan_absent(&dest, false).unwrap().changed());
+        assert!(!plan_absent(&dest).unwrap().changed());
         fs::write(&dest, "x").unwrap();
-        let plan = plan_absent(&dest, false).unwrap();
+        let plan = plan_absent(&dest).unwrap();
         assert!(plan.changed());
         run(plan);
         assert!(!dest.exists());

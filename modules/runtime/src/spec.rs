@@ -6,7 +6,6 @@
 //! result is a JSON object that deserialises straight into the module's `Params`.
 
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
 
 /// The type of an option, named as in Ansible's `DOCUMENTATION` (`type:` and `elements:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,15 +453,6 @@ pub fn censor(spec: &[Opt], params: &Map<String, Value>) -> Map<String, Value> {
                 _ => {}
             }
         }
-    }
-    out
-}
-
-/// A one-line summary of a spec (used in docs checks and debugging).
-pub fn summary(spec: &[Opt]) -> String {
-    let mut out = String::new();
-    for opt in spec {
-        let _ = write!(out, "{}:{} ", opt.name, opt.kind.doc_name());
     }
     out
 }

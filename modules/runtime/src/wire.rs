@@ -24,10 +24,6 @@ use std::sync::OnceLock;
 pub struct Meta {
     pub check_mode: bool,
     pub diff: bool,
-    /// Task-level `no_log`: do not log the invocation on the host. (Modules here never log to
-    /// syslog, so nothing else changes: the callback hides the result.)
-    pub no_log: bool,
-    pub version: Option<String>,
     pub ignore_unknown_opts: bool,
     /// `None` when the key is absent: older ansible-core always wanted `invocation`.
     pub inject_invocation: Option<bool>,
@@ -39,11 +35,6 @@ impl Meta {
         Meta {
             check_mode: flag("_ansible_check_mode"),
             diff: flag("_ansible_diff"),
-            no_log: flag("_ansible_no_log"),
-            version: keys
-                .get("_ansible_version")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
             ignore_unknown_opts: flag("_ansible_ignore_unknown_opts"),
             inject_invocation: keys.get("_ansible_inject_invocation").map(truthy),
         }

@@ -154,7 +154,7 @@ impl Module for StaticPod {
         let mut plan = if params.state == "absent" {
             // No backup option: the kubelet runs every file in its manifest directory that does
             // not start with a dot, a backup included.
-            file::plan_absent(&dest, false)?
+            file::plan_absent(&dest)?
         } else {
             let content = render(&params)?;
             // The pods this one replaces go first, as kubespray removes them first: both bind
@@ -162,7 +162,7 @@ impl Module for StaticPod {
             let mut plan = Plan::new();
             let mut removed = Vec::new();
             for path in &replaced {
-                let remove = file::plan_absent(path, false)?;
+                let remove = file::plan_absent(path)?;
                 if remove.changed() {
                     removed.push(path.to_string_lossy().into_owned());
                 }
