@@ -95,9 +95,10 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 }
 
 /// The options, typed (see the sidecar `haproxy_config.yml` for their meaning).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    #[serde(skip_serializing)]
     pub file: file::FileParams,
     pub haproxy_path: String,
     pub warnings_as_errors: bool,
@@ -129,39 +130,21 @@ pub struct Params {
     pub log_target: Option<String>,
 }
 
-/// What the template sees: every value checked and pre-formatted.
+/// What the template sees: the options, once checked, and the values derived from them.
 #[derive(Debug, Serialize)]
-struct Config {
-    maxconn: i64,
-    retries: i64,
-    log_target: Option<String>,
-    stats_socket: Option<String>,
-    timeout_connect: String,
-    timeout_client: String,
-    timeout_server: String,
-    timeout_check: String,
+struct Config<'a> {
+    #[serde(flatten)]
+    options: &'a Params,
+    binds: Vec<String>,
+    servers: Vec<Server>,
     healthcheck_bind: Option<String>,
     stats_bind: Option<String>,
-    stats_uri: String,
     stats_auth: Option<String>,
-    binds: Vec<String>,
-    balance: String,
-    check_inter: String,
-    check_downinter: String,
-    check_rise: i64,
-    check_fall: i64,
-    check_slowstart: String,
-    server_maxconn: i64,
-    server_maxqueue: i64,
-    server_weight: i64,
-    health_check: String,
-    health_check_path: String,
     server_check: &'static str,
-    servers: Vec<Server>,
 }
 
-impl Config {
-    fn from_params(p: &Params) -> Result<Config, Failure> {
+impl Config<'_> {
+    fn from_params(p: &Params) -> Result<Config<'_>, Failure> {
         let frontend_port = p.balancer.frontend_port()?;
         let binds = p
             .balancer
@@ -275,36 +258,17 @@ impl Config {
         }
 
         Ok(Config {
-            maxconn: p.maxconn,
-            retries: p.retries,
-            log_target: p.log_target.clone(),
-            stats_socket: p.stats_socket.clone(),
-            timeout_connect: p.timeout_connect.clone(),
-            timeout_client: p.timeout_client.clone(),
-            timeout_server: p.timeout_server.clone(),
-            timeout_check: p.timeout_check.clone(),
+            options: p,
+            binds,
+            servers,
             healthcheck_bind,
             stats_bind,
-            stats_uri: p.stats_uri.clone(),
             stats_auth,
-            binds,
-            balance: p.balancer.balance.clone(),
-            check_inter: p.check_inter.clone(),
-            check_downinter: p.check_downinter.clone(),
-            check_rise: p.check_rise,
-            check_fall: p.check_fall,
-            check_slowstart: p.check_slowstart.clone(),
-            server_maxconn: p.server_maxconn,
-            server_maxqueue: p.server_maxqueue,
-            server_weight: p.server_weight,
-            health_check: p.health_check.clone(),
-            health_check_path: p.health_check_path.clone(),
             server_check: match p.health_check.as_str() {
                 "https" => " check check-ssl verify none",
                 "tcp" => " check",
                 _ => "",
             },
-            servers,
         })
     }
 }

@@ -20,22 +20,11 @@ pub struct Config {
     router_id: Option<String>,
     enable_script_security: bool,
     script_user: String,
-    scripts: Vec<ScriptBlock>,
+    scripts: Vec<Script>,
     instances: Vec<InstanceBlock>,
     /// Every command keepalived may run, with the option that set it.
     #[serde(skip)]
     commands: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ScriptBlock {
-    name: String,
-    script: String,
-    interval: i64,
-    timeout: Option<i64>,
-    fall: Option<i64>,
-    rise: Option<i64>,
-    weight: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -240,15 +229,11 @@ impl Config {
     }
 }
 
-fn scripts(
-    list: &[Script],
-    commands: &mut Vec<(String, String)>,
-) -> Result<Vec<ScriptBlock>, Failure> {
-    let mut out: Vec<ScriptBlock> = Vec::with_capacity(list.len());
+fn scripts(list: &[Script], commands: &mut Vec<(String, String)>) -> Result<Vec<Script>, Failure> {
     for (i, s) in list.iter().enumerate() {
         let at = |key: &str| format!("scripts[{i}].{key}");
         check::identifier(&at("name"), &s.name)?;
-        if out.iter().any(|o| o.name == s.name) {
+        if list[..i].iter().any(|o| o.name == s.name) {
             return Err(Failure::new(format!(
                 "option 'scripts': the name '{}' is used twice; each script needs its own",
                 s.name
@@ -257,30 +242,19 @@ fn scripts(
         command(&at("script"), &s.script)?;
         // keepalived 2.2.7 takes whole seconds only (it rejects 1.5); the spec's int type says so.
         in_range(&at("interval"), s.interval, 1, 4294)?;
-        if let Some(t) = s.timeout {
-            in_range(&at("timeout"), t, 1, 4294)?;
-        }
-        if let Some(n) = s.fall {
-            in_range(&at("fall"), n, 1, 1_000_000)?;
-        }
-        if let Some(n) = s.rise {
-            in_range(&at("rise"), n, 1, 1_000_000)?;
-        }
-        if let Some(w) = s.weight {
-            in_range(&at("weight"), w, -253, 253)?;
+        for (key, value, min, max) in [
+            ("timeout", s.timeout, 1, 4294),
+            ("fall", s.fall, 1, 1_000_000),
+            ("rise", s.rise, 1, 1_000_000),
+            ("weight", s.weight, -253, 253),
+        ] {
+            if let Some(value) = value {
+                in_range(&at(key), value, min, max)?;
+            }
         }
         commands.push((at("script"), s.script.clone()));
-        out.push(ScriptBlock {
-            name: s.name.clone(),
-            script: s.script.clone(),
-            interval: s.interval,
-            timeout: s.timeout,
-            fall: s.fall,
-            rise: s.rise,
-            weight: s.weight,
-        });
     }
-    Ok(out)
+    Ok(list.to_vec())
 }
 
 /// One setting of an instance (or of the top level, whose settings are an `Instance` too).
@@ -491,7 +465,7 @@ impl Merge<'_> {
     }
 
     /// The scripts it tracks: those named, each defined; unset, every script.
-    fn track_scripts(&self, scripts: &[ScriptBlock]) -> Result<Vec<String>, Failure> {
+    fn track_scripts(&self, scripts: &[Script]) -> Result<Vec<String>, Failure> {
         let (tracked, option) = self.pick("track_scripts", |i| &i.track_scripts);
         let Some(names) = tracked else {
             return Ok(scripts.iter().map(|s| s.name.clone()).collect());
@@ -540,7 +514,7 @@ impl Merge<'_> {
 fn instance(
     at: &Merge,
     index: usize,
-    scripts: &[ScriptBlock],
+    scripts: &[Script],
     local: &[HostAddr],
     commands: &mut Vec<(String, String)>,
 ) -> Result<InstanceBlock, Failure> {

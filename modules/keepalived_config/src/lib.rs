@@ -15,7 +15,7 @@ pub mod net;
 use kubeha_runtime::file::{self, FileOptions};
 use kubeha_runtime::validate::{self, Validator};
 use kubeha_runtime::{template, DefaultValue, Failure, Kind, Module, Opt, Plan};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use config::Config;
@@ -175,7 +175,7 @@ pub struct Params {
 
 /// A `vrrp_script`: a health check whose result moves this host's priority (with `weight`) or
 /// puts its instances in FAULT (without).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
     pub name: String,

@@ -38,7 +38,7 @@ pub const fn balance(choices: &'static [&'static str], default: &'static str) ->
 }
 
 /// The options' values, typed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Balancer {
     pub bind_addresses: Vec<String>,
@@ -49,7 +49,7 @@ pub struct Balancer {
 }
 
 /// One entry of `backends` (an apiserver).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     pub name: Option<String>,
