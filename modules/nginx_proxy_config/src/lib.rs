@@ -94,9 +94,10 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 }
 
 /// The options, typed (see the sidecar `nginx_proxy_config.yml` for their meaning).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    #[serde(skip_serializing)]
     pub file: file::FileParams,
     pub nginx_path: String,
     pub stream_module_path: String,
@@ -122,25 +123,14 @@ pub struct Params {
 /// What the template sees: every value checked and pre-formatted.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Config {
+    /// The options, checked (`worker_processes` trimmed).
+    #[serde(flatten)]
+    pub(crate) options: Params,
     stream_module: Option<String>,
-    user: Option<String>,
-    pub(crate) pid_file: String,
-    pub(crate) error_log: String,
-    error_log_level: String,
-    worker_processes: String,
-    worker_rlimit_nofile: i64,
-    worker_connections: i64,
-    pub(crate) stream_access_log: Option<String>,
     balance: Option<&'static str>,
     servers: Vec<Server>,
-    max_fails: i64,
-    fail_timeout: String,
     binds: Vec<String>,
-    proxy_timeout: String,
-    proxy_connect_timeout: String,
     healthcheck_listens: Vec<String>,
-    stub_status: bool,
-    keepalive_timeout: String,
 }
 
 impl Config {
@@ -248,16 +238,11 @@ impl Config {
             config_path("stream_access_log", path, true)?;
         }
 
+        let mut options = p.clone();
+        options.worker_processes = workers.to_owned();
         Ok(Config {
+            options,
             stream_module,
-            user: p.user.clone(),
-            pid_file: p.pid_file.clone(),
-            error_log: p.error_log.clone(),
-            error_log_level: p.error_log_level.clone(),
-            worker_processes: workers.to_owned(),
-            worker_rlimit_nofile: p.worker_rlimit_nofile,
-            worker_connections: p.worker_connections,
-            stream_access_log: p.stream_access_log.clone(),
             balance: match p.balancer.balance.as_str() {
                 "least_conn" => Some("least_conn"),
                 "random" => Some("random"),
@@ -265,14 +250,8 @@ impl Config {
                 _ => None,
             },
             servers,
-            max_fails: p.max_fails,
-            fail_timeout: p.fail_timeout.clone(),
             binds,
-            proxy_timeout: p.proxy_timeout.clone(),
-            proxy_connect_timeout: p.proxy_connect_timeout.clone(),
             healthcheck_listens,
-            stub_status: p.stub_status,
-            keepalive_timeout: p.keepalive_timeout.clone(),
         })
     }
 }

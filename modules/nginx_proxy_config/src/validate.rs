@@ -105,12 +105,12 @@ impl Validate for Twin {
 
     fn stand_in(&self, scratch: &Path) -> Result<Option<String>, Failure> {
         let mut twin = self.config.clone();
-        twin.pid_file = scratch_path(scratch, "nginx.pid")?;
-        if twin.error_log != "stderr" {
-            twin.error_log = scratch_path(scratch, "error.log")?;
+        twin.options.pid_file = scratch_path(scratch, "nginx.pid")?;
+        if twin.options.error_log != "stderr" {
+            twin.options.error_log = scratch_path(scratch, "error.log")?;
         }
-        if twin.stream_access_log.is_some() {
-            twin.stream_access_log = Some(scratch_path(scratch, "access.log")?);
+        if twin.options.stream_access_log.is_some() {
+            twin.options.stream_access_log = Some(scratch_path(scratch, "access.log")?);
         }
         twin.render().map(Some)
     }
