@@ -165,26 +165,16 @@ impl Config<'_> {
         ] {
             check::duration(option, value, DURATION_UNITS)?;
         }
-        for (option, value, min) in [
-            ("check_rise", p.check_rise, 1),
-            ("check_fall", p.check_fall, 1),
-            ("server_maxconn", p.server_maxconn, 0),
-            ("server_maxqueue", p.server_maxqueue, 0),
-            ("server_weight", p.server_weight, 0),
-            ("maxconn", p.maxconn, 1),
-            ("retries", p.retries, 0),
+        for (option, value, min, max) in [
+            ("check_rise", p.check_rise, 1, 1_000_000),
+            ("check_fall", p.check_fall, 1, 1_000_000),
+            ("server_maxconn", p.server_maxconn, 0, 1_000_000),
+            ("server_maxqueue", p.server_maxqueue, 0, 1_000_000),
+            ("server_weight", p.server_weight, 0, 256),
+            ("maxconn", p.maxconn, 1, 1_000_000),
+            ("retries", p.retries, 0, 1_000_000),
         ] {
-            if value < min || value > 1_000_000 {
-                return Err(Failure::new(format!(
-                    "option '{option}' must be between {min} and 1000000, got {value}"
-                )));
-            }
-        }
-        if p.server_weight > 256 {
-            return Err(Failure::new(format!(
-                "option 'server_weight' must be between 0 and 256, got {}",
-                p.server_weight
-            )));
+            check::range(option, value, min, max)?;
         }
         check::uri_path("health_check_path", &p.health_check_path)?;
 

@@ -85,8 +85,8 @@ impl Config {
         if let Some(host) = &p.this_host {
             check::token("this_host", host, false)?;
         }
-        in_range("priority_base", p.priority_base, 1, 255)?;
-        in_range("priority_step", p.priority_step, 1, 254)?;
+        check::range("priority_base", p.priority_base, 1, 255)?;
+        check::range("priority_step", p.priority_step, 1, 254)?;
 
         let mut commands = Vec::new();
         let scripts = scripts(p.scripts.as_deref().unwrap_or_default(), &mut commands)?;
@@ -241,7 +241,7 @@ fn scripts(list: &[Script], commands: &mut Vec<(String, String)>) -> Result<Vec<
         }
         command(&at("script"), &s.script)?;
         // keepalived 2.2.7 takes whole seconds only (it rejects 1.5); the spec's int type says so.
-        in_range(&at("interval"), s.interval, 1, 4294)?;
+        check::range(&at("interval"), s.interval, 1, 4294)?;
         for (key, value, min, max) in [
             ("timeout", s.timeout, 1, 4294),
             ("fall", s.fall, 1, 1_000_000),
@@ -249,7 +249,7 @@ fn scripts(list: &[Script], commands: &mut Vec<(String, String)>) -> Result<Vec<
             ("weight", s.weight, -253, 253),
         ] {
             if let Some(value) = value {
-                in_range(&at(key), value, min, max)?;
+                check::range(&at(key), value, min, max)?;
             }
         }
         commands.push((at("script"), s.script.clone()));
@@ -407,7 +407,7 @@ impl Merge<'_> {
     /// (then said in a comment).
     fn router_id(&self, vip: IpAddr, comments: &mut Vec<String>) -> Result<u8, Failure> {
         match self.pick("virtual_router_id", |i| &i.virtual_router_id) {
-            (Some(id), option) => Ok(u8::try_from(in_range(&option, id, 1, 255)?).unwrap_or(1)),
+            (Some(id), option) => Ok(u8::try_from(check::range(&option, id, 1, 255)?).unwrap_or(1)),
             (None, _) => {
                 let cluster = &self.p.cluster_name;
                 let id = net::derived_router_id(cluster, vip);
@@ -455,7 +455,7 @@ impl Merge<'_> {
             self.pick("garp_master_refresh", |i| &i.garp_master_refresh);
         let text = |value: Option<i64>, option: &str, max: i64| {
             value
-                .map(|v| in_range(option, v, 0, max).map(|v| v.to_string()))
+                .map(|v| check::range(option, v, 0, max).map(|v| v.to_string()))
                 .transpose()
         };
         Ok((
@@ -590,7 +590,7 @@ fn role(
     let (state, state_option) = at.pick("state", |i| &i.state);
     let (priority, priority_option) = at.pick("priority", |i| &i.priority);
     if let Some(prio) = priority {
-        in_range(&priority_option, prio, 1, 255)?;
+        check::range(&priority_option, prio, 1, 255)?;
     }
     if no_preempt && state.as_deref() == Some("MASTER") {
         return Err(Failure::new(format!(
@@ -878,15 +878,6 @@ fn first_word(command: &str) -> &str {
         Some(rest) => rest.split('\'').next().unwrap_or_default(),
         None => command.split_whitespace().next().unwrap_or_default(),
     }
-}
-
-fn in_range(option: &str, value: i64, min: i64, max: i64) -> Result<i64, Failure> {
-    if (min..=max).contains(&value) {
-        return Ok(value);
-    }
-    Err(Failure::new(format!(
-        "option '{option}' must be between {min} and {max}, got {value}"
-    )))
 }
 
 #[cfg(test)]

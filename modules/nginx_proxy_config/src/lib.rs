@@ -82,7 +82,8 @@ impl Module for NginxProxyConfig {
         let mut spec = params.file.spec(&params.file.dest, content)?;
         if params.file.validate {
             // nginx -t runs on a twin of the candidate (see `validate`).
-            spec.validate = Some(Arc::new(NginxCheck::probe(&params.nginx_path)?.of(config)));
+            let check = NginxCheck::probe(&params.nginx_path)?;
+            spec.validate = Some(Arc::new(validate::Twin { check, config }));
         }
         spec.plan()
     }
@@ -174,11 +175,7 @@ impl Config {
                 1_073_741_816,
             ),
         ] {
-            if value < min || value > max {
-                return Err(Failure::new(format!(
-                    "option '{option}' must be between {min} and {max}, got {value}"
-                )));
-            }
+            check::range(option, value, min, max)?;
         }
         let workers = p.worker_processes.trim();
         if workers != "auto" && !matches!(workers.parse::<u32>(), Ok(1..=1024)) {

@@ -62,21 +62,13 @@ impl NginxCheck {
             nginx,
         })
     }
-
-    /// The check of `config`: `nginx -t` on its twin.
-    pub(crate) fn of(self, config: Config) -> Twin {
-        Twin {
-            check: self,
-            config,
-        }
-    }
 }
 
 /// `nginx -t` on a twin of a config, in the scratch directory validation gives it.
 #[derive(Debug)]
 pub(crate) struct Twin {
-    check: NginxCheck,
-    config: Config,
+    pub(crate) check: NginxCheck,
+    pub(crate) config: Config,
 }
 
 impl Validate for Twin {
@@ -130,7 +122,8 @@ impl Validate for Twin {
 pub fn check_config(params: &crate::Params) -> Result<(), Failure> {
     let config = Config::from_params(params)?;
     let content = config.render()?;
-    let twin = NginxCheck::probe(&params.nginx_path)?.of(config);
+    let check = NginxCheck::probe(&params.nginx_path)?;
+    let twin = Twin { check, config };
     validate::run(&twin, Path::new(&params.file.dest), content.as_bytes())
 }
 
