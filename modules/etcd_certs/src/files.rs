@@ -4,7 +4,7 @@
 use crate::Settings;
 use kubeha_runtime::file::{self, FileSpec};
 use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{Action, Diff, Failure, Plan};
+use kubeha_runtime::{users, Action, Diff, Failure, Plan};
 use serde_json::{Map, Value};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -44,8 +44,8 @@ impl Settings {
     /// Plans the directories the files go to: created with the layout's mode when missing, and
     /// given the task's owner and group.
     pub fn plan_dirs(&self, dirs: &[PathBuf]) -> Result<Plan, Failure> {
-        let uid = self.owner.as_deref().map(file::lookup_user).transpose()?;
-        let gid = self.group.as_deref().map(file::lookup_group).transpose()?;
+        let uid = self.owner.as_deref().map(users::lookup_user).transpose()?;
+        let gid = self.group.as_deref().map(users::lookup_group).transpose()?;
         let mut plan = Plan::new();
         for dir in dirs {
             match std::fs::metadata(dir) {

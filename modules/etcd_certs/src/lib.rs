@@ -25,7 +25,7 @@ pub mod request;
 pub mod sign;
 
 use inspect::{Clock, Wanted};
-use kubeha_runtime::{file, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{users, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use layout::{Layout, Member, Profile};
 use pki::KeyAlgorithm;
 use serde::Deserialize;
@@ -104,7 +104,7 @@ impl Module for EtcdCerts {
     ];
     type Params = Params;
 
-    fn plan(mut params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(mut params: Params) -> Result<Plan, Failure> {
         // ansible-core before 2.19 templates a null (`{{ ca.ca_cert }}` of a check-mode run that
         // made no CA yet) into an empty string: that is unset too.
         if params
@@ -243,10 +243,10 @@ impl Settings {
         };
         // Files get the owner and group the task names; check the names before anything.
         if let Some(owner) = &p.owner {
-            file::lookup_user(owner)?;
+            users::lookup_user(owner)?;
         }
         if let Some(group) = &p.group {
-            file::lookup_group(group)?;
+            users::lookup_group(group)?;
         }
         Ok(Settings {
             layout,

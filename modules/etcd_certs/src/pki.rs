@@ -436,7 +436,7 @@ pub fn name_text(name: &Name) -> String {
                 oid => oid.to_string(),
             };
             let value = any_string(&atv.value)
-                .unwrap_or_else(|| format!("#{}", kubeha_runtime::file::hex(atv.value.value())));
+                .unwrap_or_else(|| format!("#{}", kubeha_runtime::digest::hex(atv.value.value())));
             parts.push(format!("{key}={value}"));
         }
         rdns.push(parts.join("+"));
@@ -519,7 +519,7 @@ pub fn sans_of(extension_value: &[u8]) -> Vec<San> {
 }
 
 pub fn hex_upper(bytes: &[u8]) -> String {
-    kubeha_runtime::file::hex(bytes).to_ascii_uppercase()
+    kubeha_runtime::digest::hex(bytes).to_ascii_uppercase()
 }
 
 /// The first `CERTIFICATE` PEM block of `text` (a file may hold a bundle).
@@ -849,7 +849,7 @@ mod tests {
         // SEQUENCE { SEQUENCE { id-ecPublicKey, secp256r1 }, BIT STRING (65-byte point) },
         // as openssl, Go and p256 write it.
         let prefix = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
-        assert!(kubeha_runtime::file::hex(&der).starts_with(prefix));
+        assert!(kubeha_runtime::digest::hex(&der).starts_with(prefix));
         assert_eq!(der.len(), 91);
     }
 

@@ -11,11 +11,12 @@
 //! The result carries `checksum` (SHA-1 of the file, as `stat` reports it) so a static pod
 //! manifest can carry it in its `haproxy-cfg-checksum` annotation.
 
-use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
+use kubeha_runtime::balancer::{self, Balancer, Server};
+use kubeha_runtime::file::{self, FileOptions};
+use kubeha_runtime::validate::{self, Validator};
+use kubeha_runtime::{check, template, DefaultValue, Failure, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 const TEMPLATE: &str = include_str!("../templates/haproxy.cfg.j2");
 const DURATION_UNITS: &[&str] = &["us", "ms", "s", "m", "h", "d"];
@@ -32,25 +33,15 @@ const BACKEND: &[Opt] = &[
 
 impl Module for HaproxyConfig {
     const NAME: &'static str = "haproxy_config";
+    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/haproxy/haproxy.cfg"));
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(DefaultValue::Str("/etc/haproxy/haproxy.cfg")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
         Opt::str("haproxy_path").default(DefaultValue::Str("haproxy")),
         Opt::bool("warnings_as_errors").default(DefaultValue::Bool(false)),
-        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
-        Opt::list("backends", Kind::Dict)
-            .required()
-            .suboptions(BACKEND),
-        Opt::int("backend_port").default(DefaultValue::Int(6443)),
-        Opt::str("balance")
-            .choices(&["leastconn", "roundrobin", "source"])
-            .default(DefaultValue::Str("leastconn")),
+        balancer::BIND_ADDRESSES,
+        balancer::FRONTEND_PORT,
+        balancer::backends(BACKEND),
+        balancer::BACKEND_PORT,
+        balancer::balance(&["leastconn", "roundrobin", "source"], "leastconn"),
         Opt::str("health_check")
             .choices(&["https", "tcp", "none"])
             .default(DefaultValue::Str("https")),
@@ -81,27 +72,17 @@ impl Module for HaproxyConfig {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let content = render(&params)?;
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner;
-        spec.group = params.group;
-        spec.backup = params.backup;
-        if params.validate {
-            let haproxy = kubeha_runtime::tool::find(&params.haproxy_path).map_err(|e| {
-                Failure::new(format!(
-                    "{}; install haproxy, point haproxy_path at it, or set validate: false",
-                    e.msg
-                ))
-            })?;
+        let mut spec = params.file.spec(&params.file.dest, content)?;
+        if params.file.validate {
+            let haproxy = validate::program(&params.haproxy_path, "haproxy_path", "haproxy")?;
             let mut argv = vec![haproxy.to_string_lossy().into_owned(), "-c".into()];
             if params.warnings_as_errors {
                 argv.push("-dW".into());
             }
             argv.extend(["-f".into(), "%s".into()]);
-            spec.validate = Some(file::Validator { argv });
+            spec.validate = Some(Arc::new(Validator::new(argv)));
         }
         spec.plan()
     }
@@ -114,24 +95,14 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 }
 
 /// The options, typed (see the sidecar `haproxy_config.yml` for their meaning).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    #[serde(skip_serializing)]
+    pub file: file::FileParams,
     pub haproxy_path: String,
     pub warnings_as_errors: bool,
-    pub bind_addresses: Vec<String>,
-    pub frontend_port: i64,
-    pub backends: Vec<Backend>,
-    pub backend_port: i64,
-    pub balance: String,
+    pub balancer: Balancer,
     pub health_check: String,
     pub health_check_path: String,
     pub check_inter: String,
@@ -159,91 +130,29 @@ pub struct Params {
     pub log_target: Option<String>,
 }
 
-/// One backend server (an apiserver).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backend {
-    pub name: String,
-    pub address: String,
-    pub port: Option<i64>,
-}
-
-/// What the template sees: every value checked and pre-formatted.
+/// What the template sees: the options, once checked, and the values derived from them.
 #[derive(Debug, Serialize)]
-struct Config {
-    maxconn: i64,
-    retries: i64,
-    log_target: Option<String>,
-    stats_socket: Option<String>,
-    timeout_connect: String,
-    timeout_client: String,
-    timeout_server: String,
-    timeout_check: String,
+struct Config<'a> {
+    #[serde(flatten)]
+    options: &'a Params,
+    binds: Vec<String>,
+    servers: Vec<Server>,
     healthcheck_bind: Option<String>,
     stats_bind: Option<String>,
-    stats_uri: String,
     stats_auth: Option<String>,
-    binds: Vec<String>,
-    balance: String,
-    check_inter: String,
-    check_downinter: String,
-    check_rise: i64,
-    check_fall: i64,
-    check_slowstart: String,
-    server_maxconn: i64,
-    server_maxqueue: i64,
-    server_weight: i64,
-    health_check: String,
-    health_check_path: String,
     server_check: &'static str,
-    servers: Vec<Server>,
 }
 
-#[derive(Debug, Serialize)]
-struct Server {
-    name: String,
-    address: String,
-}
-
-impl Config {
-    fn from_params(p: &Params) -> Result<Config, Failure> {
-        let frontend_port = check::port("frontend_port", p.frontend_port)?;
-        let backend_port = check::port("backend_port", p.backend_port)?;
-        if p.bind_addresses.is_empty() {
-            return Err(Failure::new(
-                "option 'bind_addresses' must list at least one address",
-            ));
-        }
+impl Config<'_> {
+    fn from_params(p: &Params) -> Result<Config<'_>, Failure> {
+        let frontend_port = p.balancer.frontend_port()?;
         let binds = p
+            .balancer
             .bind_addresses
             .iter()
             .map(|a| bind_text("bind_addresses", a, frontend_port))
             .collect::<Result<Vec<_>, _>>()?;
-
-        if p.backends.is_empty() {
-            return Err(Failure::new(
-                "option 'backends' must list at least one server (the control-plane hosts)",
-            ));
-        }
-        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
-        for (i, b) in p.backends.iter().enumerate() {
-            check::identifier(&format!("backends[{i}].name"), &b.name)?;
-            check::host(&format!("backends[{i}].address"), &b.address)?;
-            let port = match b.port {
-                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
-                None => backend_port,
-            };
-            if servers.iter().any(|s| s.name == b.name) {
-                return Err(Failure::new(format!(
-                    "option 'backends': the name '{}' is used twice; each server needs its own",
-                    b.name
-                )));
-            }
-            servers.push(Server {
-                name: b.name.clone(),
-                address: check::socket_text(&b.address, port),
-            });
-        }
+        let servers = p.balancer.servers()?;
 
         for (option, value) in [
             ("check_inter", &p.check_inter),
@@ -256,26 +165,16 @@ impl Config {
         ] {
             check::duration(option, value, DURATION_UNITS)?;
         }
-        for (option, value, min) in [
-            ("check_rise", p.check_rise, 1),
-            ("check_fall", p.check_fall, 1),
-            ("server_maxconn", p.server_maxconn, 0),
-            ("server_maxqueue", p.server_maxqueue, 0),
-            ("server_weight", p.server_weight, 0),
-            ("maxconn", p.maxconn, 1),
-            ("retries", p.retries, 0),
+        for (option, value, min, max) in [
+            ("check_rise", p.check_rise, 1, 1_000_000),
+            ("check_fall", p.check_fall, 1, 1_000_000),
+            ("server_maxconn", p.server_maxconn, 0, 1_000_000),
+            ("server_maxqueue", p.server_maxqueue, 0, 1_000_000),
+            ("server_weight", p.server_weight, 0, 256),
+            ("maxconn", p.maxconn, 1, 1_000_000),
+            ("retries", p.retries, 0, 1_000_000),
         ] {
-            if value < min || value > 1_000_000 {
-                return Err(Failure::new(format!(
-                    "option '{option}' must be between {min} and 1000000, got {value}"
-                )));
-            }
-        }
-        if p.server_weight > 256 {
-            return Err(Failure::new(format!(
-                "option 'server_weight' must be between 0 and 256, got {}",
-                p.server_weight
-            )));
+            check::range(option, value, min, max)?;
         }
         check::uri_path("health_check_path", &p.health_check_path)?;
 
@@ -349,36 +248,17 @@ impl Config {
         }
 
         Ok(Config {
-            maxconn: p.maxconn,
-            retries: p.retries,
-            log_target: p.log_target.clone(),
-            stats_socket: p.stats_socket.clone(),
-            timeout_connect: p.timeout_connect.clone(),
-            timeout_client: p.timeout_client.clone(),
-            timeout_server: p.timeout_server.clone(),
-            timeout_check: p.timeout_check.clone(),
+            options: p,
+            binds,
+            servers,
             healthcheck_bind,
             stats_bind,
-            stats_uri: p.stats_uri.clone(),
             stats_auth,
-            binds,
-            balance: p.balance.clone(),
-            check_inter: p.check_inter.clone(),
-            check_downinter: p.check_downinter.clone(),
-            check_rise: p.check_rise,
-            check_fall: p.check_fall,
-            check_slowstart: p.check_slowstart.clone(),
-            server_maxconn: p.server_maxconn,
-            server_maxqueue: p.server_maxqueue,
-            server_weight: p.server_weight,
-            health_check: p.health_check.clone(),
-            health_check_path: p.health_check_path.clone(),
             server_check: match p.health_check.as_str() {
                 "https" => " check check-ssl verify none",
                 "tcp" => " check",
                 _ => "",
             },
-            servers,
         })
     }
 }

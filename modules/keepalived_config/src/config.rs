@@ -4,10 +4,10 @@
 //! intervals, clears nopreempt on a MASTER, drops VIPs of the wrong family) is refused here
 //! with a message naming the option, so `keepalived -t` is a second line of defence.
 
-use crate::net::{self, Vip};
+use crate::net;
 use crate::{Instance, Params, Script};
-use kubeha_runtime::net::HostAddr;
-use kubeha_runtime::{check, file, tool, Failure};
+use kubeha_runtime::net::{Cidr, HostAddr};
+use kubeha_runtime::{check, tool, users, Failure};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -20,22 +20,11 @@ pub struct Config {
     router_id: Option<String>,
     enable_script_security: bool,
     script_user: String,
-    scripts: Vec<ScriptBlock>,
+    scripts: Vec<Script>,
     instances: Vec<InstanceBlock>,
     /// Every command keepalived may run, with the option that set it.
     #[serde(skip)]
     commands: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ScriptBlock {
-    name: String,
-    script: String,
-    interval: i64,
-    timeout: Option<i64>,
-    fall: Option<i64>,
-    rise: Option<i64>,
-    weight: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +64,7 @@ struct Notify {
 
 /// Whether some instance has no `interface` (so this host's addresses must be read).
 pub fn needs_interface_detection(p: &Params) -> bool {
-    if p.interface.is_some() {
+    if p.vrrp.interface.is_some() {
         return false;
     }
     match &p.instances {
@@ -96,8 +85,8 @@ impl Config {
         if let Some(host) = &p.this_host {
             check::token("this_host", host, false)?;
         }
-        in_range("priority_base", p.priority_base, 1, 255)?;
-        in_range("priority_step", p.priority_step, 1, 254)?;
+        check::range("priority_base", p.priority_base, 1, 255)?;
+        check::range("priority_step", p.priority_step, 1, 254)?;
 
         let mut commands = Vec::new();
         let scripts = scripts(p.scripts.as_deref().unwrap_or_default(), &mut commands)?;
@@ -196,7 +185,7 @@ impl Config {
             }
         }
         if self.scripts_run_unprivileged() {
-            file::lookup_user(&self.script_user).map_err(|_| {
+            users::lookup_user(&self.script_user).map_err(|_| {
                 Failure::new(format!(
                     "option 'script_user': there is no user '{}' on this host to run the scripts as",
                     self.script_user
@@ -240,15 +229,11 @@ impl Config {
     }
 }
 
-fn scripts(
-    list: &[Script],
-    commands: &mut Vec<(String, String)>,
-) -> Result<Vec<ScriptBlock>, Failure> {
-    let mut out: Vec<ScriptBlock> = Vec::with_capacity(list.len());
+fn scripts(list: &[Script], commands: &mut Vec<(String, String)>) -> Result<Vec<Script>, Failure> {
     for (i, s) in list.iter().enumerate() {
         let at = |key: &str| format!("scripts[{i}].{key}");
         check::identifier(&at("name"), &s.name)?;
-        if out.iter().any(|o| o.name == s.name) {
+        if list[..i].iter().any(|o| o.name == s.name) {
             return Err(Failure::new(format!(
                 "option 'scripts': the name '{}' is used twice; each script needs its own",
                 s.name
@@ -256,35 +241,27 @@ fn scripts(
         }
         command(&at("script"), &s.script)?;
         // keepalived 2.2.7 takes whole seconds only (it rejects 1.5); the spec's int type says so.
-        in_range(&at("interval"), s.interval, 1, 4294)?;
-        if let Some(t) = s.timeout {
-            in_range(&at("timeout"), t, 1, 4294)?;
-        }
-        if let Some(n) = s.fall {
-            in_range(&at("fall"), n, 1, 1_000_000)?;
-        }
-        if let Some(n) = s.rise {
-            in_range(&at("rise"), n, 1, 1_000_000)?;
-        }
-        if let Some(w) = s.weight {
-            in_range(&at("weight"), w, -253, 253)?;
+        check::range(&at("interval"), s.interval, 1, 4294)?;
+        for (key, value, min, max) in [
+            ("timeout", s.timeout, 1, 4294),
+            ("fall", s.fall, 1, 1_000_000),
+            ("rise", s.rise, 1, 1_000_000),
+            ("weight", s.weight, -253, 253),
+        ] {
+            if let Some(value) = value {
+                check::range(&at(key), value, min, max)?;
+            }
         }
         commands.push((at("script"), s.script.clone()));
-        out.push(ScriptBlock {
-            name: s.name.clone(),
-            script: s.script.clone(),
-            interval: s.interval,
-            timeout: s.timeout,
-            fall: s.fall,
-            rise: s.rise,
-            weight: s.weight,
-        });
     }
-    Ok(out)
+    Ok(list.to_vec())
 }
 
+/// One setting of an instance (or of the top level, whose settings are an `Instance` too).
+type Field<T> = fn(&Instance) -> &Option<T>;
+
 /// An instance's options merged with the top-level ones, remembering where each came from so
-/// messages name the option the user actually wrote.
+/// messages name the option the user actually wrote. Each concern of an instance is a method.
 struct Merge<'a> {
     p: &'a Params,
     inst: &'a Instance,
@@ -293,258 +270,274 @@ struct Merge<'a> {
 }
 
 impl Merge<'_> {
-    /// The instance's value if set, else the top-level one, with the option's name.
-    fn pick<T: Clone>(&self, name: &str, own: &Option<T>, top: Option<&T>) -> (Option<T>, String) {
-        match (own, self.index) {
+    /// The instance's value of `field` if set, else the top-level one, with the option's name.
+    fn pick<T: Clone>(&self, name: &str, field: Field<T>) -> (Option<T>, String) {
+        match (field(self.inst), self.index) {
             (Some(v), Some(i)) => (Some(v.clone()), format!("instances[{i}].{name}")),
-            _ => (top.cloned(), name.to_owned()),
+            _ => (field(&self.p.vrrp).clone(), name.to_owned()),
         }
+    }
+
+    /// The instance's name: its own, else `VI_<n>` for the n-th.
+    fn name(&self, n: usize) -> Result<String, Failure> {
+        let name = self.inst.name.clone();
+        let name = name.unwrap_or_else(|| format!("VI_{}", n + 1));
+        let option = match self.index {
+            Some(i) => format!("instances[{i}].name"),
+            None => "name".into(),
+        };
+        check::identifier(&option, &name)?;
+        Ok(name)
+    }
+
+    /// The VIPs, at least one, each once; the first decides the instance's address family.
+    fn vips(&self, instance: &str) -> Result<Vec<Cidr>, Failure> {
+        let (vips, option) = self.pick("vips", |i| &i.vips);
+        let vips = vips.filter(|v| !v.is_empty()).ok_or_else(|| {
+            Failure::new(format!(
+                "option '{option}' is required: the virtual IP(s) of instance {instance}, e.g. [192.168.2.88/24]"
+            ))
+        })?;
+        let vips = vips
+            .iter()
+            .enumerate()
+            .map(|(j, v)| net::parse_vip(&format!("{option}[{j}]"), v))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (j, v) in vips.iter().enumerate() {
+            if vips[..j].iter().any(|w| w.addr == v.addr) {
+                return Err(Failure::new(format!(
+                    "option '{option}' lists {} twice",
+                    v.addr
+                )));
+            }
+        }
+        Ok(vips)
+    }
+
+    /// The interface: given, or the one whose subnet holds the first VIP (then said in a
+    /// comment).
+    fn interface(
+        &self,
+        instance: &str,
+        vip: IpAddr,
+        local: &[HostAddr],
+        comments: &mut Vec<String>,
+    ) -> Result<String, Failure> {
+        match self.pick("interface", |i| &i.interface) {
+            (Some(name), option) => {
+                if name.len() > 15 || name.contains(['/', '@']) {
+                    return Err(Failure::new(format!(
+                        "option '{option}' must be an interface name (at most 15 characters), got '{name}'"
+                    )));
+                }
+                check::identifier(&option, &name)?;
+                Ok(name)
+            }
+            (None, _) => {
+                let found = net::interface_for(vip, instance, local)?;
+                comments.push(format!(
+                    "interface {found}: the one whose subnet holds {vip}"
+                ));
+                Ok(found)
+            }
+        }
+    }
+
+    /// The VRRP version (VRRPv2 has no IPv6), and the advert interval it allows (VRRPv2
+    /// adverts in whole seconds).
+    fn version_and_advert(&self, instance: &str, primary: Cidr) -> Result<(u8, String), Failure> {
+        let (version, option) = self.pick("vrrp_version", |i| &i.vrrp_version);
+        let version: u8 = match (version, primary.addr.is_ipv6()) {
+            (Some(2), true) => {
+                return Err(Failure::new(format!(
+                    "option '{option}' is 2, but instance {instance} has an IPv6 VIP ({primary}) \
+                     and VRRP over IPv6 is version 3 only; drop the option or set 3"
+                )))
+            }
+            (Some(v), _) => u8::try_from(v).unwrap_or(2),
+            (None, true) => 3,
+            (None, false) => 2,
+        };
+        let (advert, option) = self.pick("advert_int", |i| &i.advert_int);
+        let advert = advert_interval(&option, advert.unwrap_or(1.0), version)?;
+        Ok((version, advert))
+    }
+
+    /// The PASS password, which only VRRPv2 carries.
+    fn auth_pass(
+        &self,
+        instance: &str,
+        version: u8,
+        ipv6: bool,
+    ) -> Result<Option<String>, Failure> {
+        match self.pick("auth_pass", |i| &i.auth_pass) {
+            (Some(_), option) if version == 3 => Err(Failure::new(format!(
+                "option '{option}' is set, but instance {instance} runs VRRP version 3{}, which has \
+                 no authentication (keepalived ignores it); remove it, or use vrrp_version 2 with IPv4",
+                if ipv6 { " (IPv6)" } else { "" }
+            ))),
+            (Some(pass), option) => auth_password(&option, pass).map(Some),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// `nopreempt`, and `preempt_delay` as written (unset when 0); not both.
+    fn preemption(&self) -> Result<(bool, Option<String>), Failure> {
+        let nopreempt = self.pick("nopreempt", |i| &i.nopreempt).0.unwrap_or(false);
+        let (delay, option) = self.pick("preempt_delay", |i| &i.preempt_delay);
+        let delay = match delay {
+            Some(d) if !(0.0..=1000.0).contains(&d) => {
+                return Err(Failure::new(format!(
+                    "option '{option}' must be between 0 and 1000 seconds, got {d}"
+                )))
+            }
+            Some(d) if d > 0.0 => Some(seconds_text(d)),
+            _ => None,
+        };
+        if nopreempt && delay.is_some() {
+            return Err(Failure::new(format!(
+                "options 'nopreempt' and '{option}' exclude each other (a host that never \
+                 preempts has no preemption to delay); choose one"
+            )));
+        }
+        Ok((nopreempt, delay))
+    }
+
+    /// The `virtual_router_id`: given, or derived from the cluster name and the first VIP
+    /// (then said in a comment).
+    fn router_id(&self, vip: IpAddr, comments: &mut Vec<String>) -> Result<u8, Failure> {
+        match self.pick("virtual_router_id", |i| &i.virtual_router_id) {
+            (Some(id), option) => Ok(u8::try_from(check::range(&option, id, 1, 255)?).unwrap_or(1)),
+            (None, _) => {
+                let cluster = &self.p.cluster_name;
+                let id = net::derived_router_id(cluster, vip);
+                comments.push(format!(
+                    "virtual_router_id {id}: derived from cluster_name '{cluster}' and {vip}"
+                ));
+                Ok(id)
+            }
+        }
+    }
+
+    /// With unicast, this host's address and every other peer's; without, neither may be set.
+    fn unicast(
+        &self,
+        instance: &str,
+        ipv6: bool,
+        peers: Option<(&[String], &str)>,
+    ) -> Result<(Option<String>, Vec<String>), Failure> {
+        let (src, src_option) = self.pick("unicast_src_ip", |i| &i.unicast_src_ip);
+        let (explicit, explicit_option) = self.pick("unicast_peers", |i| &i.unicast_peers);
+        if !self.pick("unicast", |i| &i.unicast).0.unwrap_or(false) {
+            for (set, option) in [
+                (src.is_some(), &src_option),
+                (explicit.is_some(), &explicit_option),
+            ] {
+                if set {
+                    return Err(Failure::new(format!(
+                        "option '{option}' is set but unicast is off; set unicast: true (multicast needs no peer addresses)"
+                    )));
+                }
+            }
+            return Ok((None, Vec::new()));
+        }
+        let this_host = self.p.this_host.as_deref();
+        let src = unicast_source(instance, src, &src_option, this_host, ipv6)?;
+        let explicit = explicit.as_deref().map(|l| (l, explicit_option.as_str()));
+        let peers = unicast_peers(instance, src, explicit, peers, this_host, ipv6)?;
+        Ok((Some(src.to_string()), peers))
+    }
+
+    /// `garp_master_delay` and `garp_master_refresh`, as written.
+    fn garp(&self) -> Result<(Option<String>, Option<String>), Failure> {
+        let (delay, delay_option) = self.pick("garp_master_delay", |i| &i.garp_master_delay);
+        let (refresh, refresh_option) =
+            self.pick("garp_master_refresh", |i| &i.garp_master_refresh);
+        let text = |value: Option<i64>, option: &str, max: i64| {
+            value
+                .map(|v| check::range(option, v, 0, max).map(|v| v.to_string()))
+                .transpose()
+        };
+        Ok((
+            text(delay, &delay_option, 255)?,
+            text(refresh, &refresh_option, 86_400)?,
+        ))
+    }
+
+    /// The scripts it tracks: those named, each defined; unset, every script.
+    fn track_scripts(&self, scripts: &[Script]) -> Result<Vec<String>, Failure> {
+        let (tracked, option) = self.pick("track_scripts", |i| &i.track_scripts);
+        let Some(names) = tracked else {
+            return Ok(scripts.iter().map(|s| s.name.clone()).collect());
+        };
+        if let Some(n) = names
+            .iter()
+            .find(|n| !scripts.iter().any(|s| &s.name == *n))
+        {
+            let known: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+            return Err(Failure::new(format!(
+                "option '{option}' names '{n}', which is not one of the scripts ({})",
+                if known.is_empty() {
+                    "none are defined".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        Ok(names)
+    }
+
+    /// The notify commands, each also recorded among the commands keepalived runs.
+    fn notify(&self, commands: &mut Vec<(String, String)>) -> Result<Vec<Notify>, Failure> {
+        let keywords: [(&'static str, Field<String>); 5] = [
+            ("notify_master", |i| &i.notify_master),
+            ("notify_backup", |i| &i.notify_backup),
+            ("notify_fault", |i| &i.notify_fault),
+            ("notify_stop", |i| &i.notify_stop),
+            ("notify", |i| &i.notify),
+        ];
+        let mut notify = Vec::new();
+        for (keyword, field) in keywords {
+            if let (Some(cmd), option) = self.pick(keyword, field) {
+                command(&option, &cmd)?;
+                commands.push((option, cmd.clone()));
+                notify.push(Notify {
+                    keyword,
+                    command: cmd,
+                });
+            }
+        }
+        Ok(notify)
     }
 }
 
 fn instance(
     at: &Merge,
     index: usize,
-    scripts: &[ScriptBlock],
+    scripts: &[Script],
     local: &[HostAddr],
     commands: &mut Vec<(String, String)>,
 ) -> Result<InstanceBlock, Failure> {
-    let (p, inst) = (at.p, at.inst);
-    let name = inst
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("VI_{}", index + 1));
-    let name_option = match at.index {
-        Some(i) => format!("instances[{i}].name"),
-        None => "name".into(),
-    };
-    check::identifier(&name_option, &name)?;
+    let name = at.name(index)?;
     let mut comments = Vec::new();
-
-    // The VIPs; the first one decides the address family of the VRRP instance.
-    let (vips, vips_option) = at.pick("vips", &inst.vips, p.vips.as_ref());
-    let vips = vips.filter(|v| !v.is_empty()).ok_or_else(|| {
-        Failure::new(format!(
-            "option '{vips_option}' is required: the virtual IP(s) of instance {name}, e.g. [192.168.2.88/24]"
-        ))
-    })?;
-    let vips = vips
-        .iter()
-        .enumerate()
-        .map(|(j, v)| Vip::parse(&format!("{vips_option}[{j}]"), v))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (j, v) in vips.iter().enumerate() {
-        if vips[..j].iter().any(|w| w.address == v.address) {
-            return Err(Failure::new(format!(
-                "option '{vips_option}' lists {} twice",
-                v.address
-            )));
-        }
-    }
+    let vips = at.vips(&name)?;
     let primary = vips[0];
-    let ipv6 = primary.is_ipv6();
-
-    // The interface: given, or the one whose subnet holds the first VIP.
-    let (interface, interface_option) = at.pick("interface", &inst.interface, p.interface.as_ref());
-    let interface = match interface {
-        Some(name) => {
-            if name.len() > 15 || name.contains(['/', '@']) {
-                return Err(Failure::new(format!(
-                    "option '{interface_option}' must be an interface name (at most 15 characters), got '{name}'"
-                )));
-            }
-            check::identifier(&interface_option, &name)?;
-            name
-        }
-        None => {
-            let found = net::interface_for(primary.address, &name, local)?;
-            comments.push(format!(
-                "interface {found}: the one whose subnet holds {}",
-                primary.address
-            ));
-            found
-        }
-    };
-
-    // VRRP version and advert interval: VRRPv2 adverts in whole seconds and has no IPv6.
-    let (version, version_option) =
-        at.pick("vrrp_version", &inst.vrrp_version, p.vrrp_version.as_ref());
-    let version: u8 = match (version, ipv6) {
-        (Some(2), true) => {
-            return Err(Failure::new(format!(
-            "option '{version_option}' is 2, but instance {name} has an IPv6 VIP ({primary}) and \
-                 VRRP over IPv6 is version 3 only; drop the option or set 3"
-        )))
-        }
-        (Some(v), _) => u8::try_from(v).unwrap_or(2),
-        (None, true) => 3,
-        (None, false) => 2,
-    };
-    let (advert, advert_option) = at.pick("advert_int", &inst.advert_int, Some(&p.advert_int));
-    let advert = advert.unwrap_or(1.0);
-    let advert_int = advert_interval(&advert_option, advert, version)?;
-
-    let (auth, auth_option) = at.pick("auth_pass", &inst.auth_pass, p.auth_pass.as_ref());
-    let auth_pass = match auth {
-        Some(_) if version == 3 => {
-            return Err(Failure::new(format!(
-                "option '{auth_option}' is set, but instance {name} runs VRRP version 3{}, which has \
-                 no authentication (keepalived ignores it); remove it, or use vrrp_version 2 with IPv4",
-                if ipv6 { " (IPv6)" } else { "" }
-            )));
-        }
-        Some(pass) => Some(auth_password(&auth_option, pass)?),
-        None => None,
-    };
+    let ipv6 = primary.addr.is_ipv6();
+    let interface = at.interface(&name, primary.addr, local, &mut comments)?;
+    let (version, advert_int) = at.version_and_advert(&name, primary)?;
+    let auth_pass = at.auth_pass(&name, version, ipv6)?;
 
     // State and priority: given, or from this host's position in the peers.
-    let (nopreempt, _) = at.pick("nopreempt", &inst.nopreempt, Some(&p.nopreempt));
-    let nopreempt = nopreempt.unwrap_or(false);
-    let (delay, delay_option) = at.pick(
-        "preempt_delay",
-        &inst.preempt_delay,
-        p.preempt_delay.as_ref(),
-    );
-    let preempt_delay = match delay {
-        Some(d) if !(0.0..=1000.0).contains(&d) => {
-            return Err(Failure::new(format!(
-                "option '{delay_option}' must be between 0 and 1000 seconds, got {d}"
-            )))
-        }
-        Some(d) if d > 0.0 => Some(seconds_text(d)),
-        _ => None,
-    };
-    if nopreempt && preempt_delay.is_some() {
-        return Err(Failure::new(format!(
-            "options 'nopreempt' and '{delay_option}' exclude each other (a host that never \
-             preempts has no preemption to delay); choose one"
-        )));
-    }
-    let (peers, peers_option) = at.pick("peers", &inst.peers, p.peers.as_ref());
-    let role = role(
-        at,
-        &name,
-        peers.as_deref(),
-        &peers_option,
-        nopreempt || preempt_delay.is_some(),
-    )?;
-    if let Some(why) = &role.why {
-        comments.push(why.clone());
-    }
+    let (nopreempt, preempt_delay) = at.preemption()?;
+    let (peers, peers_option) = at.pick("peers", |i| &i.peers);
+    let peers = peers.as_deref().map(|l| (l, peers_option.as_str()));
+    let role = role(at, &name, peers, nopreempt || preempt_delay.is_some())?;
+    comments.extend(role.why);
 
-    let (vrid, vrid_option) = at.pick(
-        "virtual_router_id",
-        &inst.virtual_router_id,
-        p.virtual_router_id.as_ref(),
-    );
-    let virtual_router_id = match vrid {
-        Some(id) => u8::try_from(in_range(&vrid_option, id, 1, 255)?).unwrap_or(1),
-        None => {
-            let id = net::derived_router_id(&p.cluster_name, primary.address);
-            comments.push(format!(
-                "virtual_router_id {id}: derived from cluster_name '{}' and {}",
-                p.cluster_name, primary.address
-            ));
-            id
-        }
-    };
-
-    // Unicast: this host's address and every other peer's.
-    let (unicast, _) = at.pick("unicast", &inst.unicast, Some(&p.unicast));
-    let (src, src_option) = at.pick(
-        "unicast_src_ip",
-        &inst.unicast_src_ip,
-        p.unicast_src_ip.as_ref(),
-    );
-    let (explicit_peers, explicit_option) = at.pick(
-        "unicast_peers",
-        &inst.unicast_peers,
-        p.unicast_peers.as_ref(),
-    );
-    let (unicast_src_ip, unicast_peers) = if unicast.unwrap_or(false) {
-        let src = unicast_source(&name, src, &src_option, p.this_host.as_deref(), ipv6)?;
-        let peers = unicast_peers(
-            &name,
-            src,
-            explicit_peers
-                .as_deref()
-                .map(|l| (l, explicit_option.as_str())),
-            peers.as_deref().map(|l| (l, peers_option.as_str())),
-            p.this_host.as_deref(),
-            ipv6,
-        )?;
-        (Some(src.to_string()), peers)
-    } else {
-        for (set, option) in [
-            (src.is_some(), &src_option),
-            (explicit_peers.is_some(), &explicit_option),
-        ] {
-            if set {
-                return Err(Failure::new(format!(
-                    "option '{option}' is set but unicast is off; set unicast: true (multicast needs no peer addresses)"
-                )));
-            }
-        }
-        (None, Vec::new())
-    };
-
-    let (garp_delay, garp_delay_option) = at.pick(
-        "garp_master_delay",
-        &inst.garp_master_delay,
-        p.garp_master_delay.as_ref(),
-    );
-    let garp_master_delay = garp_delay
-        .map(|d| in_range(&garp_delay_option, d, 0, 255).map(|d| d.to_string()))
-        .transpose()?;
-    let (garp_refresh, garp_refresh_option) = at.pick(
-        "garp_master_refresh",
-        &inst.garp_master_refresh,
-        p.garp_master_refresh.as_ref(),
-    );
-    let garp_master_refresh = garp_refresh
-        .map(|r| in_range(&garp_refresh_option, r, 0, 86_400).map(|r| r.to_string()))
-        .transpose()?;
-
-    let (tracked, tracked_option) = at.pick(
-        "track_scripts",
-        &inst.track_scripts,
-        p.track_scripts.as_ref(),
-    );
-    let track_scripts = match tracked {
-        None => scripts.iter().map(|s| s.name.clone()).collect(),
-        Some(names) => {
-            for n in &names {
-                if !scripts.iter().any(|s| &s.name == n) {
-                    let known: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
-                    return Err(Failure::new(format!(
-                        "option '{tracked_option}' names '{n}', which is not one of the scripts ({})",
-                        if known.is_empty() { "none are defined".to_owned() } else { known.join(", ") }
-                    )));
-                }
-            }
-            names
-        }
-    };
-
-    let mut notify = Vec::new();
-    for (keyword, own, top) in [
-        ("notify_master", &inst.notify_master, &p.notify_master),
-        ("notify_backup", &inst.notify_backup, &p.notify_backup),
-        ("notify_fault", &inst.notify_fault, &p.notify_fault),
-        ("notify_stop", &inst.notify_stop, &p.notify_stop),
-        ("notify", &inst.notify, &p.notify),
-    ] {
-        if let (Some(cmd), option) = at.pick(keyword, own, top.as_ref()) {
-            command(&option, &cmd)?;
-            commands.push((option, cmd.clone()));
-            notify.push(Notify {
-                keyword,
-                command: cmd,
-            });
-        }
-    }
-
-    let dev = |v: &Vip| format!("{v} dev {interface}");
+    let virtual_router_id = at.router_id(primary.addr, &mut comments)?;
+    let (unicast_src_ip, unicast_peers) = at.unicast(&name, ipv6, peers)?;
+    let (garp_master_delay, garp_master_refresh) = at.garp()?;
+    let dev = |v: &Cidr| format!("{v} dev {interface}");
     Ok(InstanceBlock {
         name,
         comments,
@@ -562,18 +555,18 @@ fn instance(
         garp_master_refresh,
         vips: vips
             .iter()
-            .filter(|v| v.is_ipv6() == ipv6)
+            .filter(|v| v.addr.is_ipv6() == ipv6)
             .map(dev)
             .collect(),
         excluded_vips: vips
             .iter()
-            .filter(|v| v.is_ipv6() != ipv6)
+            .filter(|v| v.addr.is_ipv6() != ipv6)
             .map(dev)
             .collect(),
-        track_scripts,
-        notify,
+        track_scripts: at.track_scripts(scripts)?,
+        notify: at.notify(commands)?,
         ipv6,
-        addresses: vips.iter().map(|v| v.address.to_string()).collect(),
+        addresses: vips.iter().map(|v| v.addr.to_string()).collect(),
         interface,
     })
 }
@@ -590,15 +583,14 @@ struct Role {
 fn role(
     at: &Merge,
     instance: &str,
-    peers: Option<&[String]>,
-    peers_option: &str,
+    peers: Option<(&[String], &str)>,
     no_preempt: bool,
 ) -> Result<Role, Failure> {
-    let (p, inst) = (at.p, at.inst);
-    let (state, state_option) = at.pick("state", &inst.state, p.state.as_ref());
-    let (priority, priority_option) = at.pick("priority", &inst.priority, p.priority.as_ref());
+    let p = at.p;
+    let (state, state_option) = at.pick("state", |i| &i.state);
+    let (priority, priority_option) = at.pick("priority", |i| &i.priority);
     if let Some(prio) = priority {
-        in_range(&priority_option, prio, 1, 255)?;
+        check::range(&priority_option, prio, 1, 255)?;
     }
     if no_preempt && state.as_deref() == Some("MASTER") {
         return Err(Failure::new(format!(
@@ -608,10 +600,10 @@ fn role(
         )));
     }
 
-    let position = match peers {
-        None => None,
-        Some(list) => Some(position(list, peers_option, p.this_host.as_deref())?),
-    };
+    let peers_option = peers.map_or("peers", |(_, option)| option);
+    let position = peers
+        .map(|(list, option)| position(list, option, p.this_host.as_deref()))
+        .transpose()?;
     let (base, step) = (p.priority_base, p.priority_step);
     let derived = |index: usize| -> Result<i64, Failure> {
         let prio =
@@ -886,15 +878,6 @@ fn first_word(command: &str) -> &str {
         Some(rest) => rest.split('\'').next().unwrap_or_default(),
         None => command.split_whitespace().next().unwrap_or_default(),
     }
-}
-
-fn in_range(option: &str, value: i64, min: i64, max: i64) -> Result<i64, Failure> {
-    if (min..=max).contains(&value) {
-        return Ok(value);
-    }
-    Err(Failure::new(format!(
-        "option '{option}' must be between {min} and {max}, got {value}"
-    )))
 }
 
 #[cfg(test)]

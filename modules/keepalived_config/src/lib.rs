@@ -12,11 +12,11 @@
 mod config;
 pub mod net;
 
-use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    file, template, tool, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
-use serde::Deserialize;
+use kubeha_runtime::file::{self, FileOptions};
+use kubeha_runtime::validate::{self, Validator};
+use kubeha_runtime::{template, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use config::Config;
 pub use kubeha_runtime::net::HostAddr;
@@ -37,22 +37,22 @@ const SCRIPT: &[Opt] = &[
     Opt::int("weight"),
 ];
 
-/// Options an instance may set; unset ones fall back to the top-level option of the same name.
-const INSTANCE: &[Opt] = &[
-    Opt::str("name"),
+/// The VRRP settings: each instance's own, else the top-level option of the same name, whose
+/// defaults are thereby every instance's. At the top level they are `Params::vrrp`.
+const VRRP: [Opt; 22] = [
     Opt::list("vips", Kind::Str),
     Opt::str("interface"),
     Opt::str("state").choices(&["MASTER", "BACKUP"]),
     Opt::int("priority"),
     Opt::int("virtual_router_id"),
-    Opt::new("advert_int", Kind::Float),
+    Opt::new("advert_int", Kind::Float).default(DefaultValue::Int(1)),
     Opt::int("vrrp_version").choices(&["2", "3"]),
     Opt::str("auth_pass").no_log(),
     Opt::list("peers", Kind::Str),
-    Opt::bool("unicast"),
+    Opt::bool("unicast").default(DefaultValue::Bool(false)),
     Opt::str("unicast_src_ip"),
     Opt::list("unicast_peers", Kind::Str),
-    Opt::bool("nopreempt"),
+    Opt::bool("nopreempt").default(DefaultValue::Bool(false)),
     Opt::new("preempt_delay", Kind::Float),
     Opt::list("track_scripts", Kind::Str),
     Opt::str("notify_master"),
@@ -64,19 +64,24 @@ const INSTANCE: &[Opt] = &[
     Opt::int("garp_master_refresh"),
 ];
 
-impl Module for KeepalivedConfig {
-    const NAME: &'static str = "keepalived_config";
-    const SPEC: &'static [Opt] = &[
-        // The file.
-        Opt::path("dest").default(DefaultValue::Str("/etc/keepalived/keepalived.conf")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
+/// An instance's options: its name and the VRRP settings, none with a default (an unset one is
+/// the top level's).
+const INSTANCE: [Opt; 23] = {
+    let mut out = [Opt::str("name"); 23];
+    let mut i = 0;
+    while i < VRRP.len() {
+        out[i + 1] = VRRP[i].default(DefaultValue::Null);
+        i += 1;
+    }
+    out
+};
+
+/// The top-level options: the checker, `global_defs` and what the per-host values are derived
+/// from, the scripts and instances, then the VRRP settings (of the only instance when
+/// `instances` is not given).
+const TOP: [Opt; 32] = {
+    let own = [
         Opt::str("keepalived_path").default(DefaultValue::Str("keepalived")),
-        // global_defs and what the per-host values are derived from.
         Opt::str("router_id"),
         Opt::bool("enable_script_security").default(DefaultValue::Bool(true)),
         Opt::str("script_user").default(DefaultValue::Str("root")),
@@ -85,118 +90,75 @@ impl Module for KeepalivedConfig {
         Opt::int("priority_base").default(DefaultValue::Int(150)),
         Opt::int("priority_step").default(DefaultValue::Int(10)),
         Opt::list("scripts", Kind::Dict).suboptions(SCRIPT),
-        Opt::list("instances", Kind::Dict).suboptions(INSTANCE),
-        // Defaults for every instance (the only instance when `instances` is not given).
-        Opt::list("vips", Kind::Str),
-        Opt::str("interface"),
-        Opt::str("state").choices(&["MASTER", "BACKUP"]),
-        Opt::int("priority"),
-        Opt::int("virtual_router_id"),
-        Opt::new("advert_int", Kind::Float).default(DefaultValue::Int(1)),
-        Opt::int("vrrp_version").choices(&["2", "3"]),
-        Opt::str("auth_pass").no_log(),
-        Opt::list("peers", Kind::Str),
-        Opt::bool("unicast").default(DefaultValue::Bool(false)),
-        Opt::str("unicast_src_ip"),
-        Opt::list("unicast_peers", Kind::Str),
-        Opt::bool("nopreempt").default(DefaultValue::Bool(false)),
-        Opt::new("preempt_delay", Kind::Float),
-        Opt::list("track_scripts", Kind::Str),
-        Opt::str("notify_master"),
-        Opt::str("notify_backup"),
-        Opt::str("notify_fault"),
-        Opt::str("notify_stop"),
-        Opt::str("notify"),
-        Opt::int("garp_master_delay"),
-        Opt::int("garp_master_refresh"),
+        Opt::list("instances", Kind::Dict).suboptions(&INSTANCE),
     ];
+    let mut out = [Opt::str(""); 32];
+    let mut i = 0;
+    while i < own.len() {
+        out[i] = own[i];
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = VRRP[i - own.len()].in_group("vrrp");
+        i += 1;
+    }
+    out
+};
+
+impl Module for KeepalivedConfig {
+    const NAME: &'static str = "keepalived_config";
+    const FILE: Option<FileOptions> = Some(FileOptions::config("/etc/keepalived/keepalived.conf"));
+    const SPEC: &'static [Opt] = &TOP;
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let local = if config::needs_interface_detection(&params) {
             kubeha_runtime::net::host_addresses()?
         } else {
             Vec::new()
         };
         let config = Config::build(&params, &local)?;
-        let content = template::render("keepalived.conf.j2", TEMPLATE, &config)?;
+        let content = text(&config)?;
 
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner.clone();
-        spec.group = params.group.clone();
-        spec.backup = params.backup;
+        let mut spec = params.file.spec(&params.file.dest, content)?;
 
-        // keepalived 2.2.7 (Debian 12) kills itself during `-t` whenever a script runs as a
-        // non-root user (acassen/keepalived#2587, fixed in 2.2.8), before it has checked the
-        // instances. Such configs are tested as the same config with script_user root.
-        let mut stand_in = None;
-        if params.validate {
-            let keepalived = tool::find(&params.keepalived_path).map_err(|e| {
-                Failure::new(format!(
-                    "{}; install keepalived, point keepalived_path at it, or set validate: false",
-                    e.msg
-                ))
-            })?;
+        if params.file.validate {
+            let keepalived =
+                validate::program(&params.keepalived_path, "keepalived_path", "keepalived")?;
             config.check_host()?;
-            let validator = file::Validator::new([
-                keepalived.to_string_lossy().into_owned(),
-                "-t".into(),
-                // Without -e keepalived exits 0 when the file is missing.
-                "-e".into(),
-                "-f".into(),
-                "%s".into(),
-            ]);
+            // Without -e keepalived exits 0 when the file is missing.
+            let mut validator =
+                Validator::new([&*keepalived.to_string_lossy(), "-t", "-e", "-f", "%s"]);
+            // keepalived 2.2.7 (Debian 12) kills itself during `-t` whenever a script runs as a
+            // non-root user (acassen/keepalived#2587, fixed in 2.2.8), before it has checked the
+            // instances. Such configs are tested as the same config with script_user root.
             if config.scripts_run_unprivileged() {
-                let as_root = template::render("keepalived.conf.j2", TEMPLATE, &config.as_root())?;
-                stand_in = Some((validator, as_root));
-            } else {
-                spec.validate = Some(validator);
+                validator = validator.on_stand_in(text(&config.as_root())?);
             }
+            spec.validate = Some(Arc::new(validator));
         }
 
         let mut plan = spec.plan()?;
-        if let Some((validator, text)) = stand_in {
-            if plan.changed() {
-                validate_text(&validator, &text, &params.dest)?;
-            }
-        }
         plan.set("instances", config.summary());
         Ok(plan)
     }
 }
 
-/// Runs `validator` on `text` in a scratch file outside the destination directory (as the
-/// runtime rehearses validation in check mode).
-fn validate_text(validator: &file::Validator, text: &str, dest: &str) -> Result<(), Failure> {
-    let scratch = tempfile::Builder::new()
-        .prefix(".kubeha-check-")
-        .tempfile()
-        .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
-    std::fs::write(scratch.path(), text).map_err(|e| Failure::io("writing", scratch.path(), e))?;
-    validator.check(scratch.path(), dest)
-}
-
 /// The config text for these options and this host's addresses (checked; not validated by
 /// keepalived). `local` is only read for instances without an `interface`.
 pub fn render(params: &Params, local: &[HostAddr]) -> Result<String, Failure> {
-    let config = Config::build(params, local)?;
-    template::render("keepalived.conf.j2", TEMPLATE, &config)
+    text(&Config::build(params, local)?)
+}
+
+fn text(config: &Config) -> Result<String, Failure> {
+    template::render("keepalived.conf.j2", TEMPLATE, config)
 }
 
 /// The options, typed (see the sidecar `keepalived_config.yml` for their meaning).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    pub file: file::FileParams,
     pub keepalived_path: String,
     pub router_id: Option<String>,
     pub enable_script_security: bool,
@@ -207,33 +169,13 @@ pub struct Params {
     pub priority_step: i64,
     pub scripts: Option<Vec<Script>>,
     pub instances: Option<Vec<Instance>>,
-    pub vips: Option<Vec<String>>,
-    pub interface: Option<String>,
-    pub state: Option<String>,
-    pub priority: Option<i64>,
-    pub virtual_router_id: Option<i64>,
-    pub advert_int: f64,
-    pub vrrp_version: Option<i64>,
-    pub auth_pass: Option<String>,
-    pub peers: Option<Vec<String>>,
-    pub unicast: bool,
-    pub unicast_src_ip: Option<String>,
-    pub unicast_peers: Option<Vec<String>>,
-    pub nopreempt: bool,
-    pub preempt_delay: Option<f64>,
-    pub track_scripts: Option<Vec<String>>,
-    pub notify_master: Option<String>,
-    pub notify_backup: Option<String>,
-    pub notify_fault: Option<String>,
-    pub notify_stop: Option<String>,
-    pub notify: Option<String>,
-    pub garp_master_delay: Option<i64>,
-    pub garp_master_refresh: Option<i64>,
+    /// The top-level VRRP settings, every instance's defaults (no `name`).
+    pub vrrp: Instance,
 }
 
 /// A `vrrp_script`: a health check whose result moves this host's priority (with `weight`) or
 /// puts its instances in FAULT (without).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
     pub name: String,
@@ -245,7 +187,7 @@ pub struct Script {
     pub weight: Option<i64>,
 }
 
-/// One `vrrp_instance`; every unset field takes the top-level option's value.
+/// One `vrrp_instance`'s settings; every unset field takes the top-level option's value.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {

@@ -1,69 +1,29 @@
 //! Addresses: VIPs as users write them, this host's interface addresses, which interface a VIP
 //! belongs on, and the default VRRP router id.
 
-use kubeha_runtime::net::{self, Home, HostAddr};
+use kubeha_runtime::net::{self, Cidr, Home, HostAddr};
 use kubeha_runtime::Failure;
 use sha2::{Digest, Sha256};
-use std::fmt;
 use std::net::IpAddr;
 
-/// A virtual IP with its prefix length, as written in `virtual_ipaddress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Vip {
-    pub address: IpAddr,
-    pub prefix: u8,
-}
-
-impl Vip {
-    /// `"192.168.2.88/24"` or `"192.168.2.88"` (a host address: /32, or /128 for IPv6, which is
-    /// what keepalived and `ip address add` assume without a prefix).
-    pub fn parse(option: &str, text: &str) -> Result<Vip, Failure> {
-        let bad = |why: &str| {
-            Failure::new(format!(
-                "option '{option}' must be an IP address with an optional prefix length \
-                 such as 192.168.2.88/24 or fd00::88/64; got '{text}' ({why})"
-            ))
-        };
-        let (addr, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text.trim(), None),
-        };
-        let address: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
-        let max = max_prefix(address);
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| bad(&format!("the prefix length must be 0-{max}")))?,
-        };
-        if address.is_unspecified() || address.is_multicast() {
-            return Err(bad("a VIP must be a unicast address"));
-        }
-        if matches!(address, IpAddr::V4(v4) if v4.is_broadcast()) {
-            return Err(bad("a VIP must be a unicast address"));
-        }
-        Ok(Vip { address, prefix })
+/// A VIP as `virtual_ipaddress` writes it, `address/prefix`: parsed as every module parses
+/// addresses (`kubeha_runtime::net::parse_cidr`), a host address (/32, or /128 for IPv6, what
+/// keepalived and `ip address add` assume) without a prefix, and a unicast address.
+pub fn parse_vip(option: &str, text: &str) -> Result<Cidr, Failure> {
+    let Cidr { addr, prefix } = net::parse_cidr(option, text)?;
+    if addr.is_unspecified()
+        || addr.is_multicast()
+        || matches!(addr, IpAddr::V4(v4) if v4.is_broadcast())
+    {
+        return Err(Failure::new(format!(
+            "option '{option}' must be a unicast address (a VIP), got '{text}'"
+        )));
     }
-
-    pub fn is_ipv6(&self) -> bool {
-        self.address.is_ipv6()
-    }
-}
-
-impl fmt::Display for Vip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix)
-    }
-}
-
-fn max_prefix(address: IpAddr) -> u8 {
-    if address.is_ipv4() {
-        32
-    } else {
-        128
-    }
+    let host = if addr.is_ipv4() { 32 } else { 128 };
+    Ok(Cidr {
+        addr,
+        prefix: Some(prefix.unwrap_or(host)),
+    })
 }
 
 /// The interface `vip` belongs on, by the runtime's one rule (`kubeha_runtime::net::home_of`:
@@ -112,42 +72,21 @@ pub fn derived_router_id(cluster_name: &str, vip: IpAddr) -> u8 {
 mod tests {
     use super::*;
 
-    fn local(interface: &str, cidr: &str) -> HostAddr {
-        let (address, prefix) = cidr.split_once('/').unwrap();
-        HostAddr {
-            interface: interface.into(),
-            addr: address.parse().unwrap(),
-            prefix: prefix.parse().unwrap(),
-            up: true,
-        }
-    }
-
     #[test]
     fn vips_parse_with_and_without_prefix() {
-        let v = Vip::parse("vips", "192.168.2.88/24").unwrap();
-        assert_eq!(v.to_string(), "192.168.2.88/24");
-        assert_eq!(
-            Vip::parse("vips", "10.0.0.1").unwrap().to_string(),
-            "10.0.0.1/32"
-        );
-        assert_eq!(
-            Vip::parse("vips", "fd00::88").unwrap().to_string(),
-            "fd00::88/128"
-        );
-        assert_eq!(
-            Vip::parse("vips", "FD00:0::88/64").unwrap().to_string(),
-            "fd00::88/64"
-        );
+        let text = |vip: &str| parse_vip("vips", vip).unwrap().to_string();
+        assert_eq!(text("192.168.2.88/24"), "192.168.2.88/24");
+        assert_eq!(text("10.0.0.1"), "10.0.0.1/32");
+        assert_eq!(text("fd00::88"), "fd00::88/128");
+        assert_eq!(text("FD00:0::88/64"), "fd00::88/64");
         for bad in [
             "192.168.2.300/24",
             "10.0.0.1/33",
             "fd00::1/129",
             "10.0.0.1/x",
             "",
-            "0.0.0.0/0",
-            "224.0.0.18",
         ] {
-            let err = Vip::parse("vips[0]", bad).unwrap_err();
+            let err = parse_vip("vips[0]", bad).unwrap_err();
             assert!(
                 err.msg
                     .starts_with("option 'vips[0]' must be an IP address"),
@@ -155,15 +94,19 @@ mod tests {
                 err.msg
             );
         }
+        for bad in ["0.0.0.0/0", "224.0.0.18", "255.255.255.255", "ff02::12"] {
+            let err = parse_vip("vips[0]", bad).unwrap_err();
+            assert!(err.msg.contains("must be a unicast address"), "{bad}");
+        }
     }
 
     #[test]
     fn detection_from_a_fake_host() {
         let host = [
-            local("lo", "127.0.0.1/8"),
-            local("eth0", "192.168.2.11/24"),
-            local("eth0", "fd00:2::11/64"),
-            local("eth1", "10.10.0.11/16"),
+            HostAddr::fake("lo", "127.0.0.1/8"),
+            HostAddr::fake("eth0", "192.168.2.11/24"),
+            HostAddr::fake("eth0", "fd00:2::11/64"),
+            HostAddr::fake("eth1", "10.10.0.11/16"),
         ];
         assert_eq!(
             interface_for("192.168.2.88".parse().unwrap(), "VI_1", &host).unwrap(),
@@ -189,7 +132,10 @@ mod tests {
             "{}",
             err.msg
         );
-        let twice = [local("eth0", "10.0.0.1/24"), local("br0", "10.0.0.2/24")];
+        let twice = [
+            HostAddr::fake("eth0", "10.0.0.1/24"),
+            HostAddr::fake("br0", "10.0.0.2/24"),
+        ];
         let err = interface_for("10.0.0.9".parse().unwrap(), "VI_1", &twice).unwrap_err();
         assert!(
             err.msg.contains("several interfaces (br0, eth0)"),

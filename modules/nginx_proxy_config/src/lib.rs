@@ -14,11 +14,11 @@
 
 mod validate;
 
-use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{
-    check, file, template, Context, DefaultValue, Failure, Kind, Module, Opt, Plan,
-};
+use kubeha_runtime::balancer::{self, Balancer, Server};
+use kubeha_runtime::file::{self, FileOptions};
+use kubeha_runtime::{check, template, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use validate::{check_config, NginxCheck};
 
@@ -40,25 +40,19 @@ const BACKEND: &[Opt] = &[
 
 impl Module for NginxProxyConfig {
     const NAME: &'static str = "nginx_proxy_config";
+    const FILE: Option<FileOptions> =
+        Some(FileOptions::config("/etc/nginx/nginx.conf").dir_mode("0700"));
     const SPEC: &'static [Opt] = &[
-        Opt::path("dest").default(DefaultValue::Str("/etc/nginx/nginx.conf")),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0700")),
-        Opt::bool("backup").default(DefaultValue::Bool(false)),
-        Opt::bool("validate").default(DefaultValue::Bool(true)),
         Opt::str("nginx_path").default(DefaultValue::Str("nginx")),
         Opt::str("stream_module_path").default(DefaultValue::Str(DEBIAN_STREAM_MODULE)),
-        Opt::list("bind_addresses", Kind::Str).default(DefaultValue::Json(r#"["127.0.0.1"]"#)),
-        Opt::int("frontend_port").default(DefaultValue::Int(6443)),
-        Opt::list("backends", Kind::Dict)
-            .required()
-            .suboptions(BACKEND),
-        Opt::int("backend_port").default(DefaultValue::Int(6443)),
-        Opt::str("balance")
-            .choices(&["least_conn", "round_robin", "random", "hash"])
-            .default(DefaultValue::Str("least_conn")),
+        balancer::BIND_ADDRESSES,
+        balancer::FRONTEND_PORT,
+        balancer::backends(BACKEND),
+        balancer::BACKEND_PORT,
+        balancer::balance(
+            &["least_conn", "round_robin", "random", "hash"],
+            "least_conn",
+        ),
         Opt::int("max_fails").default(DefaultValue::Int(1)),
         Opt::str("fail_timeout").default(DefaultValue::Str("10s")),
         Opt::str("proxy_timeout").default(DefaultValue::Str("10m")),
@@ -82,33 +76,16 @@ impl Module for NginxProxyConfig {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let config = Config::from_params(&params)?;
         let content = config.render()?;
-        // Found before anything else so a host without nginx fails the same way every run.
-        let checker = if params.validate {
-            Some(NginxCheck::probe(&params.nginx_path, &params.dest)?)
-        } else {
-            None
-        };
-        let unchanged = std::fs::read(&params.dest).ok().as_deref() == Some(content.as_bytes());
-
-        let mut spec = file::FileSpec::new(&params.dest, content);
-        spec.mode = Some(Mode::parse("mode", &params.mode)?);
-        spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-        spec.owner = params.owner;
-        spec.group = params.group;
-        spec.backup = params.backup;
-        let mut plan = spec.plan()?;
-        if let (Some(checker), false) = (checker, unchanged) {
-            // nginx -t runs on a twin of the candidate (see `validate`), before the write, in
-            // check mode too; a rejected config never reaches `dest`.
-            plan.actions = std::mem::take(&mut plan.actions)
-                .into_iter()
-                .map(|inner| checker.guard(config.clone(), inner))
-                .collect();
+        let mut spec = params.file.spec(&params.file.dest, content)?;
+        if params.file.validate {
+            // nginx -t runs on a twin of the candidate (see `validate`).
+            let check = NginxCheck::probe(&params.nginx_path)?;
+            spec.validate = Some(Arc::new(validate::Twin { check, config }));
         }
-        Ok(plan)
+        spec.plan()
     }
 }
 
@@ -118,24 +95,14 @@ pub fn render(params: &Params) -> Result<String, Failure> {
 }
 
 /// The options, typed (see the sidecar `nginx_proxy_config.yml` for their meaning).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub dest: String,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
-    pub backup: bool,
-    pub validate: bool,
+    #[serde(skip_serializing)]
+    pub file: file::FileParams,
     pub nginx_path: String,
     pub stream_module_path: String,
-    pub bind_addresses: Vec<String>,
-    pub frontend_port: i64,
-    pub backends: Vec<Backend>,
-    pub backend_port: i64,
-    pub balance: String,
+    pub balancer: Balancer,
     pub max_fails: i64,
     pub fail_timeout: String,
     pub proxy_timeout: String,
@@ -154,44 +121,17 @@ pub struct Params {
     pub stream_access_log: Option<String>,
 }
 
-/// One upstream server (an apiserver).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backend {
-    pub name: Option<String>,
-    pub address: String,
-    pub port: Option<i64>,
-}
-
 /// What the template sees: every value checked and pre-formatted.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Config {
+    /// The options, checked (`worker_processes` trimmed).
+    #[serde(flatten)]
+    pub(crate) options: Params,
     stream_module: Option<String>,
-    user: Option<String>,
-    pub(crate) pid_file: String,
-    pub(crate) error_log: String,
-    error_log_level: String,
-    worker_processes: String,
-    worker_rlimit_nofile: i64,
-    worker_connections: i64,
-    pub(crate) stream_access_log: Option<String>,
     balance: Option<&'static str>,
     servers: Vec<Server>,
-    max_fails: i64,
-    fail_timeout: String,
     binds: Vec<String>,
-    proxy_timeout: String,
-    proxy_connect_timeout: String,
     healthcheck_listens: Vec<String>,
-    stub_status: bool,
-    keepalive_timeout: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Server {
-    address: String,
-    /// `  # <inventory name>` or empty.
-    comment: String,
 }
 
 impl Config {
@@ -205,48 +145,16 @@ impl Config {
     }
 
     fn from_params(p: &Params) -> Result<Config, Failure> {
-        let frontend_port = check::port("frontend_port", p.frontend_port)?;
-        let backend_port = check::port("backend_port", p.backend_port)?;
-        if p.bind_addresses.is_empty() {
-            return Err(Failure::new(
-                "option 'bind_addresses' must list at least one address",
-            ));
-        }
-        let binds = listen_texts("bind_addresses", &p.bind_addresses, frontend_port)?;
-
-        if p.backends.is_empty() {
-            return Err(Failure::new(
-                "option 'backends' must list at least one server (the control-plane hosts)",
-            ));
-        }
-        let mut servers: Vec<Server> = Vec::with_capacity(p.backends.len());
-        let mut names: Vec<&str> = Vec::new();
-        for (i, b) in p.backends.iter().enumerate() {
-            check::host(&format!("backends[{i}].address"), &b.address)?;
-            let port = match b.port {
-                Some(port) => check::port(&format!("backends[{i}].port"), port)?,
-                None => backend_port,
-            };
-            let address = check::socket_text(&b.address, port);
-            if servers.iter().any(|s| s.address == address) {
+        let frontend_port = p.balancer.frontend_port()?;
+        let binds = listen_texts("bind_addresses", &p.balancer.bind_addresses, frontend_port)?;
+        let servers = p.balancer.servers()?;
+        for (i, server) in servers.iter().enumerate() {
+            if servers[..i].iter().any(|s| s.address == server.address) {
                 return Err(Failure::new(format!(
-                    "option 'backends': {address} is listed twice; each apiserver once"
+                    "option 'backends': {} is listed twice; each apiserver once",
+                    server.address
                 )));
             }
-            let comment = match &b.name {
-                Some(name) => {
-                    check::identifier(&format!("backends[{i}].name"), name)?;
-                    if names.contains(&name.as_str()) {
-                        return Err(Failure::new(format!(
-                            "option 'backends': the name '{name}' is used twice; each server needs its own"
-                        )));
-                    }
-                    names.push(name);
-                    format!("  # {name}")
-                }
-                None => String::new(),
-            };
-            servers.push(Server { address, comment });
         }
 
         for (option, value) in [
@@ -267,11 +175,7 @@ impl Config {
                 1_073_741_816,
             ),
         ] {
-            if value < min || value > max {
-                return Err(Failure::new(format!(
-                    "option '{option}' must be between {min} and {max}, got {value}"
-                )));
-            }
+            check::range(option, value, min, max)?;
         }
         let workers = p.worker_processes.trim();
         if workers != "auto" && !matches!(workers.parse::<u32>(), Ok(1..=1024)) {
@@ -331,31 +235,20 @@ impl Config {
             config_path("stream_access_log", path, true)?;
         }
 
+        let mut options = p.clone();
+        options.worker_processes = workers.to_owned();
         Ok(Config {
+            options,
             stream_module,
-            user: p.user.clone(),
-            pid_file: p.pid_file.clone(),
-            error_log: p.error_log.clone(),
-            error_log_level: p.error_log_level.clone(),
-            worker_processes: workers.to_owned(),
-            worker_rlimit_nofile: p.worker_rlimit_nofile,
-            worker_connections: p.worker_connections,
-            stream_access_log: p.stream_access_log.clone(),
-            balance: match p.balance.as_str() {
+            balance: match p.balancer.balance.as_str() {
                 "least_conn" => Some("least_conn"),
                 "random" => Some("random"),
                 "hash" => Some("hash $remote_addr consistent"),
                 _ => None,
             },
             servers,
-            max_fails: p.max_fails,
-            fail_timeout: p.fail_timeout.clone(),
             binds,
-            proxy_timeout: p.proxy_timeout.clone(),
-            proxy_connect_timeout: p.proxy_connect_timeout.clone(),
             healthcheck_listens,
-            stub_status: p.stub_status,
-            keepalive_timeout: p.keepalive_timeout.clone(),
         })
     }
 }

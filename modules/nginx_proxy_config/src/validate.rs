@@ -5,8 +5,9 @@
 //! example `/run/nginx/`, made by the service at start). It also resolves upstream host names,
 //! which is wanted: a name nginx cannot resolve would stop it from starting.
 //!
-//! So nginx checks a twin of the candidate: the same template rendered with the `pid`, error
-//! log and access log paths pointed into a private scratch directory. Every other byte is the
+//! So nginx checks a twin of the candidate (a `Validate` of its own, which the runtime runs): the
+//! same template rendered with the `pid`, error log and access log paths pointed into the
+//! validation's private scratch directory. Every other byte is the
 //! candidate's, and every line keeps its number, so nginx's messages point at the right line
 //! of `dest`. (`-g 'pid ...;'` cannot do this: nginx rejects a `pid` given twice.)
 //!
@@ -17,8 +18,8 @@
 //! loads it with `-g`.
 
 use crate::Config;
-use kubeha_runtime::{tool, Action, Failure};
-use serde_json::{Map, Value};
+use kubeha_runtime::validate::{self, Validate};
+use kubeha_runtime::{tool, Failure};
 use std::path::{Path, PathBuf};
 
 /// How the validating nginx gets its stream module.
@@ -39,18 +40,12 @@ pub struct NginxCheck {
     /// Whether `-e stderr` is understood (nginx 1.19.5+).
     startup_log_flag: bool,
     stream: StreamSupport,
-    dest: String,
 }
 
 impl NginxCheck {
     /// Finds nginx and asks it how it was built. Reads only.
-    pub fn probe(nginx_path: &str, dest: &str) -> Result<NginxCheck, Failure> {
-        let nginx = tool::find(nginx_path).map_err(|e| {
-            Failure::new(format!(
-                "{}; install nginx (and the stream module), point nginx_path at it, or set validate: false",
-                e.msg
-            ))
-        })?;
+    pub fn probe(nginx_path: &str) -> Result<NginxCheck, Failure> {
+        let nginx = validate::program(nginx_path, "nginx_path", "nginx (and the stream module)")?;
         let out = tool::run(&[nginx.to_string_lossy().into_owned(), "-V".into()])?;
         if !out.success {
             return Err(Failure::new(format!(
@@ -65,112 +60,60 @@ impl NginxCheck {
             startup_log_flag: version(&build).is_none_or(|v| v >= (1, 19, 5)),
             stream: stream_support(&build),
             nginx,
-            dest: dest.to_owned(),
         })
     }
+}
 
-    /// `inner` (the write), preceded by this check in both real runs and check mode.
-    pub(crate) fn guard(&self, config: Config, inner: Box<dyn Action>) -> Box<dyn Action> {
-        Box::new(Guarded {
-            check: self.clone(),
-            config,
-            inner,
-        })
-    }
+/// `nginx -t` on a twin of a config, in the scratch directory validation gives it.
+#[derive(Debug)]
+pub(crate) struct Twin {
+    pub(crate) check: NginxCheck,
+    pub(crate) config: Config,
+}
 
-    /// Runs `nginx -t` on a twin of `config` in a scratch directory (removed afterwards).
-    pub(crate) fn run(&self, config: &Config) -> Result<(), Failure> {
-        let scratch = tempfile::Builder::new()
-            .prefix("kubeha-nginx-check-")
-            .tempdir()
-            .map_err(|e| Failure::new(format!("creating a scratch directory for nginx -t: {e}")))?;
-        let dir = scratch.path();
-        let mut twin = config.clone();
-        twin.pid_file = scratch_path(dir, "nginx.pid")?;
-        if twin.error_log != "stderr" {
-            twin.error_log = scratch_path(dir, "error.log")?;
-        }
-        if twin.stream_access_log.is_some() {
-            twin.stream_access_log = Some(scratch_path(dir, "access.log")?);
-        }
-        let twin_path = dir.join("nginx.conf");
-        std::fs::write(&twin_path, twin.render()?)
-            .map_err(|e| Failure::io("writing", &twin_path, e))?;
-
-        let mut argv = vec![self.nginx.to_string_lossy().into_owned(), "-t".into()];
-        if self.startup_log_flag {
+impl Validate for Twin {
+    fn argv(&self) -> Result<Vec<String>, Failure> {
+        let check = &self.check;
+        let mut argv = vec![check.nginx.to_string_lossy().into_owned(), "-t".into()];
+        if check.startup_log_flag {
             argv.extend(["-e".into(), "stderr".into()]);
         }
-        if !config.loads_stream_module() {
-            if let StreamSupport::Dynamic(module) = &self.stream {
+        if !self.config.loads_stream_module() {
+            if let StreamSupport::Dynamic(module) = &check.stream {
                 if !module.exists() {
                     return Err(Failure::new(format!(
-                        "{}: {} builds the stream module as a dynamic module, but {} is missing; \
+                        "{} builds the stream module as a dynamic module, but {} is missing; \
                          install it (Debian/Ubuntu: libnginx-mod-stream) or set validate: false",
-                        self.dest,
-                        self.nginx.display(),
+                        check.nginx.display(),
                         module.display()
                     )));
                 }
                 argv.extend(["-g".into(), format!("load_module {};", module.display())]);
             }
         }
-        let twin_text = twin_path.to_string_lossy().into_owned();
-        argv.extend(["-c".into(), twin_text.clone()]);
+        argv.extend(["-c".into(), "%s".into()]);
+        Ok(argv)
+    }
 
-        let out = tool::run(&argv)?;
-        if out.success {
-            return Ok(());
+    fn stand_in(&self, scratch: &Path) -> Result<Option<String>, Failure> {
+        let mut twin = self.config.clone();
+        twin.options.pid_file = scratch_path(scratch, "nginx.pid")?;
+        if twin.options.error_log != "stderr" {
+            twin.options.error_log = scratch_path(scratch, "error.log")?;
         }
-        let scratch_text = dir.to_string_lossy().into_owned();
-        let raw = out
-            .combined()
-            .replace(&twin_text, &self.dest)
-            .replace(&scratch_text, "<scratch>");
-        let shown: Vec<String> = argv
-            .iter()
-            .map(|a| match a {
-                a if *a == twin_text => "<candidate>".to_owned(),
-                a if a.contains(' ') => format!("'{a}'"),
-                a => a.clone(),
-            })
-            .collect();
-        let mut msg = format!(
-            "{}: the new content was rejected by `{}` ({}); the existing file was left unchanged:\n{}",
-            self.dest,
-            shown.join(" "),
-            out.status,
-            tidy(&raw).trim_end()
-        );
-        if let Some(hint) = hint(&raw) {
-            msg.push_str("\nhint: ");
-            msg.push_str(hint);
+        if twin.options.stream_access_log.is_some() {
+            twin.options.stream_access_log = Some(scratch_path(scratch, "access.log")?);
         }
-        Err(Failure::new(msg).with("validate_output", raw))
-    }
-}
-
-/// A write that nginx must accept first.
-#[derive(Debug)]
-struct Guarded {
-    check: NginxCheck,
-    config: Config,
-    inner: Box<dyn Action>,
-}
-
-impl Action for Guarded {
-    fn describe(&self) -> String {
-        self.inner.describe()
+        twin.render().map(Some)
     }
 
-    fn rehearse(&self) -> Result<(), Failure> {
-        self.check.run(&self.config)?;
-        self.inner.rehearse()
-    }
-
-    fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        self.check.run(&self.config)?;
-        self.inner.apply(result)
+    fn explain(&self, output: &str) -> String {
+        let mut text = tidy(output).trim_end().to_owned();
+        if let Some(hint) = hint(output) {
+            text.push_str("\nhint: ");
+            text.push_str(hint);
+        }
+        text
     }
 }
 
@@ -178,7 +121,10 @@ impl Action for Guarded {
 /// the scratch twin. For tests and for callers that want a verdict without a file.
 pub fn check_config(params: &crate::Params) -> Result<(), Failure> {
     let config = Config::from_params(params)?;
-    NginxCheck::probe(&params.nginx_path, &params.dest)?.run(&config)
+    let content = config.render()?;
+    let check = NginxCheck::probe(&params.nginx_path)?;
+    let twin = Twin { check, config };
+    validate::run(&twin, Path::new(&params.file.dest), content.as_bytes())
 }
 
 fn scratch_path(dir: &Path, name: &str) -> Result<String, Failure> {

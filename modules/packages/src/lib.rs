@@ -6,7 +6,7 @@
 
 pub mod manager;
 
-use kubeha_runtime::{Action, Context, DefaultValue, Diff, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{Action, DefaultValue, Diff, Failure, Kind, Module, Opt, Plan};
 use manager::{Manager, Versions};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -44,7 +44,7 @@ impl Module for Packages {
     ];
     type Params = Params;
 
-    fn prepare(params: &Params, _context: &Context) -> Result<Map<String, Value>, Failure> {
+    fn prepare(params: &Params) -> Result<Map<String, Value>, Failure> {
         let mut fields = Map::new();
         if !params.update_cache {
             return Ok(fields);
@@ -60,7 +60,7 @@ impl Module for Packages {
         Ok(fields)
     }
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let names = checked_names(&params.name)?;
         let manager = manager_for(&params)?;
         let installed = manager.installed(&names)?;

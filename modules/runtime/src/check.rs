@@ -15,6 +15,16 @@ pub fn port(option: &str, value: i64) -> Result<u16, Failure> {
         })
 }
 
+/// An integer from `min` to `max`.
+pub fn range(option: &str, value: i64, min: i64, max: i64) -> Result<i64, Failure> {
+    if (min..=max).contains(&value) {
+        return Ok(value);
+    }
+    Err(Failure::new(format!(
+        "option '{option}' must be between {min} and {max}, got {value}"
+    )))
+}
+
 /// An IP address literal (v4 or v6, no brackets, no prefix).
 pub fn ip(option: &str, value: &str) -> Result<IpAddr, Failure> {
     value.parse::<IpAddr>().map_err(|_| {

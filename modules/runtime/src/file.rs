@@ -1,58 +1,137 @@
 //! Files: plan a write (content, mode, owner, group), then apply it atomically.
 //!
-//! The write goes through a temp file in the destination directory: mode and owner are set on
-//! the handle, the data is fsynced, the optional validator runs on the temp file (`%s`), the old
-//! file is backed up (Ansible's naming), the temp file is renamed over the target and the
-//! directory fsynced. A rejected candidate never replaces the file, and a crash at any point
-//! leaves either the old or the new file.
+//! A write that changes the content is first validated when the file has a check
+//! ([`crate::validate`], in a scratch directory: nothing next to the file is touched before the
+//! check accepts it). Then it goes through a temp file in the destination directory: mode and
+//! owner are set on the handle, the data is fsynced, the old file is backed up (Ansible's
+//! naming), the temp file is renamed over the target and the directory fsynced. A rejected
+//! candidate never replaces the file, and a crash at any point leaves either the old or the new
+//! file.
 //!
 //! A module that writes several files at once puts them in one [`Batch`]: every temp file is
 //! written, then each is fsynced (their writes to disk overlap), then they are renamed, and each
 //! directory is fsynced once after the last rename instead of once per file. Each file is still
 //! replaced atomically and is on disk when the batch returns.
 
+/// The `checksum` a file's plan reports (see [`FileSpec::plan`]).
+pub use crate::digest::sha1_hex;
 use crate::mode::{self, Mode};
 use crate::plan::{Action, Diff, Plan};
-use crate::{tool, Failure};
+use crate::spec::{DefaultValue, Kind, Opt};
+use crate::users::{lookup_group, lookup_user};
+use crate::validate::{self, Validate};
+use crate::{localtime, Failure};
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha1::{Digest, Sha1};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A command that checks a candidate file; `%s` in any argument is replaced by its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validator {
-    pub argv: Vec<String>,
+/// The options of a module that writes one file, declared once: which of them it takes and its
+/// defaults (a module names them in `Module::FILE`; they reach its `Params` as [`FileParams`]).
+/// Its sidecar documents them in the words of `modules/runtime/file_options.yml`, which
+/// `testing::check_sidecar` holds it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileOptions {
+    /// The default `dest`; `None` for a module that names the file from its other options and
+    /// takes no `dest`.
+    pub dest: Option<&'static str>,
+    pub mode: &'static str,
+    pub dir_mode: &'static str,
+    /// Whether it takes `backup` (default false).
+    pub backup: bool,
+    /// Whether it takes `validate` (default true): its daemon checks each new content.
+    pub validate: bool,
 }
 
-impl Validator {
-    pub fn new<I, S>(argv: I) -> Validator
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Validator {
-            argv: argv.into_iter().map(Into::into).collect(),
+impl FileOptions {
+    /// A daemon's config file, at `dest` unless the task says: `dest`, `mode` (0640), `owner`,
+    /// `group`, `dir_mode` (0755), `backup` and `validate`.
+    pub const fn config(dest: &'static str) -> FileOptions {
+        FileOptions {
+            dest: Some(dest),
+            mode: "0640",
+            dir_mode: "0755",
+            backup: true,
+            validate: true,
         }
     }
 
-    /// Runs it on `candidate`; the error carries the validator's own output.
-    pub fn check(&self, candidate: &Path, what: &str) -> Result<(), Failure> {
-        let path = candidate.to_string_lossy();
-        let argv: Vec<String> = self.argv.iter().map(|a| a.replace("%s", &path)).collect();
-        let out = tool::run(&argv)?;
-        if out.success {
-            return Ok(());
+    /// A file the module names itself, neither backed up nor validated: `mode` (0640), `owner`,
+    /// `group` and `dir_mode` (0755).
+    pub const fn named_by_module() -> FileOptions {
+        FileOptions {
+            dest: None,
+            backup: false,
+            validate: false,
+            ..FileOptions::config("")
         }
-        Err(Failure::new(format!(
-            "{what}: the new content was rejected by `{}` ({}); the existing file was left unchanged:\n{}",
-            argv.join(" "),
-            out.status,
-            out.combined().trim_end().replace(path.as_ref(), "<candidate>"),
-        ))
-        .with("validate_output", out.combined()))
+    }
+
+    /// With another default `dir_mode`.
+    pub const fn dir_mode(self, dir_mode: &'static str) -> FileOptions {
+        FileOptions { dir_mode, ..self }
+    }
+
+    /// Their argument spec, the group `file`.
+    pub fn opts(&self) -> Vec<Opt> {
+        let mut opts = Vec::with_capacity(7);
+        if let Some(dest) = self.dest {
+            opts.push(Opt::path("dest").default(DefaultValue::Str(dest)));
+        }
+        opts.extend([
+            Opt::new("mode", Kind::Raw).default(DefaultValue::Str(self.mode)),
+            Opt::str("owner"),
+            Opt::str("group"),
+            Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str(self.dir_mode)),
+        ]);
+        if self.backup {
+            opts.push(Opt::bool("backup").default(DefaultValue::Bool(false)));
+        }
+        if self.validate {
+            opts.push(Opt::bool("validate").default(DefaultValue::Bool(true)));
+        }
+        opts.into_iter().map(|opt| opt.in_group("file")).collect()
+    }
+}
+
+/// The file options' values, typed: the field `file` of a module's `Params`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileParams {
+    /// Empty for a module that takes no `dest`.
+    #[serde(default)]
+    pub dest: String,
+    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
+    pub mode: Value,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub dir_mode: Value,
+    #[serde(default)]
+    pub backup: bool,
+    /// Whether the module's check runs on new content ([`FileSpec::validate`], the module's).
+    #[serde(default)]
+    pub validate: bool,
+}
+
+impl FileParams {
+    /// The wanted state of `dest` holding `content`, with these options' mode, owner, group,
+    /// directory mode and backup.
+    pub fn spec(
+        &self,
+        dest: impl Into<PathBuf>,
+        content: impl Into<Vec<u8>>,
+    ) -> Result<FileSpec, Failure> {
+        Ok(FileSpec {
+            mode: Some(Mode::parse("mode", &self.mode)?),
+            dir_mode: Mode::parse("dir_mode", &self.dir_mode)?.for_new_dir(),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            backup: self.backup,
+            ..FileSpec::new(dest, content)
+        })
     }
 }
 
@@ -69,7 +148,8 @@ pub struct FileSpec {
     /// Mode of parent directories created on the way.
     pub dir_mode: u32,
     pub backup: bool,
-    pub validate: Option<Validator>,
+    /// The check a new content must pass before it is written.
+    pub validate: Option<Arc<dyn Validate>>,
     /// False for secret material (private keys): the diff then shows only sizes and checksums.
     pub show_content: bool,
 }
@@ -219,7 +299,7 @@ fn attrs_text(mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> String {
 }
 
 /// Plans the removal of `dest` (a no-op when it is absent).
-pub fn plan_absent(dest: &Path, backup: bool) -> Result<Plan, Failure> {
+pub fn plan_absent(dest: &Path) -> Result<Plan, Failure> {
     let mut plan = Plan::new();
     plan.set("dest", dest.to_string_lossy().into_owned());
     match fs::symlink_metadata(dest) {
@@ -237,7 +317,6 @@ pub fn plan_absent(dest: &Path, backup: bool) -> Result<Plan, Failure> {
             });
             plan.act(RemoveFile {
                 dest: dest.to_path_buf(),
-                backup,
             });
             Ok(plan)
         }
@@ -256,7 +335,7 @@ pub struct WriteFile {
     gid: Option<u32>,
     dir_mode: u32,
     backup: bool,
-    validate: Option<Validator>,
+    validate: Option<Arc<dyn Validate>>,
 }
 
 impl Action for WriteFile {
@@ -264,21 +343,16 @@ impl Action for WriteFile {
         format!("write {}", self.dest.display())
     }
 
+    /// Validates the new content (the same check a real run makes first).
     fn rehearse(&self) -> Result<(), Failure> {
-        let Some(validator) = &self.validate else {
-            return Ok(());
-        };
-        // A scratch copy outside the target directory: check mode must not touch it.
-        let scratch = tempfile::Builder::new()
-            .prefix(".kubeha-check-")
-            .tempfile()
-            .map_err(|e| Failure::new(format!("creating a scratch file for validation: {e}")))?;
-        fs::write(scratch.path(), &self.content)
-            .map_err(|e| Failure::io("writing", scratch.path(), e))?;
-        validator.check(scratch.path(), &self.dest.to_string_lossy())
+        match &self.validate {
+            Some(check) => validate::run(check.as_ref(), &self.dest, &self.content),
+            None => Ok(()),
+        }
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        self.rehearse()?;
         let staged = self.stage()?;
         staged.sync()?;
         staged.commit(result)?;
@@ -320,16 +394,12 @@ struct Staged<'a> {
 }
 
 impl Staged<'_> {
-    /// Waits until the temp file is on disk (fsync), then runs the validator on it.
+    /// Waits until the temp file is on disk (fsync).
     fn sync(&self) -> Result<(), Failure> {
         self.tmp
             .as_file()
             .sync_all()
-            .map_err(|e| Failure::io("syncing", self.tmp.path(), e))?;
-        if let Some(validator) = &self.write.validate {
-            validator.check(self.tmp.path(), &self.write.dest.to_string_lossy())?;
-        }
-        Ok(())
+            .map_err(|e| Failure::io("syncing", self.tmp.path(), e))
     }
 
     /// Backs up the old file when asked, then renames the temp file over it. The directory
@@ -352,7 +422,8 @@ impl Staged<'_> {
 
 /// Several files replaced as one action (see the module docs): temp files written and fsynced
 /// first, then the renames in the order they were added, then one fsync per directory. If a
-/// temp file cannot be written or is rejected by its validator, nothing is replaced.
+/// file's new content is rejected by its check, or a temp file cannot be written, nothing is
+/// replaced.
 #[derive(Debug, Default)]
 pub struct Batch {
     steps: Vec<Step>,
@@ -434,6 +505,7 @@ impl Action for Batch {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
+        self.rehearse()?;
         // Every temp file written before the first fsync, so their writes to disk overlap.
         let ready = self
             .steps
@@ -544,7 +616,6 @@ impl Action for SetAttributes {
 #[derive(Debug)]
 struct RemoveFile {
     dest: PathBuf,
-    backup: bool,
 }
 
 impl Action for RemoveFile {
@@ -552,14 +623,7 @@ impl Action for RemoveFile {
         format!("remove {}", self.dest.display())
     }
 
-    fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        if self.backup {
-            let backup = backup_file(&self.dest)?;
-            result.insert(
-                "backup_file".into(),
-                backup.to_string_lossy().into_owned().into(),
-            );
-        }
+    fn apply(&self, _result: &mut Map<String, Value>) -> Result<(), Failure> {
         match fs::remove_file(&self.dest) {
             Ok(()) => sync_dir(parent_dir(&self.dest)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -658,7 +722,7 @@ fn resolve_dest(dest: &Path) -> Result<PathBuf, Failure> {
 
 /// Copies `dest` next to itself under Ansible's backup name, keeping mode and owner.
 fn backup_file(dest: &Path) -> Result<PathBuf, Failure> {
-    let stamp = local_timestamp();
+    let stamp = localtime::timestamp();
     let backup = PathBuf::from(format!(
         "{}.{}.{stamp}~",
         dest.display(),
@@ -679,123 +743,9 @@ fn backup_file(dest: &Path) -> Result<PathBuf, Failure> {
     Ok(backup)
 }
 
-/// `YYYY-MM-DD@HH:MM:SS` in local time, as Ansible's `backup_local` names backups.
-fn local_timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let t = now + utc_offset_seconds(now);
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[allow(unsafe_code)]
-fn utc_offset_seconds(now: i64) -> i64 {
-    let t: nix::libc::time_t = now;
-    // SAFETY: `localtime_r` only writes into the zeroed `tm` we own; a null return is handled.
-    unsafe {
-        let mut tm: nix::libc::tm = std::mem::zeroed();
-        if nix::libc::localtime_r(&t, &mut tm).is_null() {
-            0
-        } else {
-            tm.tm_gmtoff
-        }
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// SHA-1 hex digest, the checksum Ansible's `stat`, `copy` and `template` report.
-pub fn sha1_hex(bytes: &[u8]) -> String {
-    hex(&Sha1::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-/// A user name (or numeric id) → uid, from the host's `/etc/passwd`.
-///
-/// Read directly rather than through NSS: modules are statically linked, and static glibc
-/// cannot load NSS plugins. Numeric ids always work, for users that live elsewhere (LDAP).
-pub fn lookup_user(name: &str) -> Result<u32, Failure> {
-    lookup_id(name, Path::new("/etc/passwd"), "owner", "user")
-}
-
-/// A group name (or numeric id) → gid, from the host's `/etc/group`.
-pub fn lookup_group(name: &str) -> Result<u32, Failure> {
-    lookup_id(name, Path::new("/etc/group"), "group", "group")
-}
-
-fn lookup_id(name: &str, db: &Path, option: &str, what: &str) -> Result<u32, Failure> {
-    if let Ok(id) = name.parse::<u32>() {
-        return Ok(id);
-    }
-    let text = fs::read_to_string(db).map_err(|e| Failure::io("reading", db, e))?;
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let n = fields.next()?;
-            let id = fields.nth(1)?.parse::<u32>().ok()?;
-            (n == name).then_some(id)
-        })
-        .next()
-        .ok_or_else(|| {
-            Failure::new(format!(
-                "option '{option}': no {what} named '{name}' on this host ({})",
-                db.display()
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
-
-    #[test]
-    fn sha1_matches_known_vector() {
-        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
-    }
-
-    #[test]
-    fn root_is_uid_zero() {
-        assert_eq!(lookup_user("root").unwrap(), 0);
-        assert_eq!(lookup_user("1234").unwrap(), 1234);
-        let err = lookup_group("no-such-group-here").unwrap_err();
-        assert!(err.msg.contains("no group named 'no-such-group-here'"));
-    }
 
     fn run(plan: Plan) -> Map<String, Value> {
         let mut result = Map::new();
@@ -803,6 +753,26 @@ mod tests {
             a.apply(&mut result).unwrap();
         }
         result
+    }
+
+    #[test]
+    fn file_options_are_a_spec_and_their_values_make_a_file_spec() {
+        let names = |f: FileOptions| f.opts().iter().map(|o| o.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(FileOptions::config("/etc/app.cfg")),
+            ["dest", "mode", "owner", "group", "dir_mode", "backup", "validate"]
+        );
+        assert_eq!(
+            names(FileOptions::named_by_module()),
+            ["mode", "owner", "group", "dir_mode"]
+        );
+        let values =
+            serde_json::json!({"mode": 416, "owner": null, "group": "0", "dir_mode": "0700"});
+        let params: FileParams = serde_json::from_value(values).unwrap();
+        let spec = params.spec("/etc/app.cfg", "x").unwrap();
+        assert_eq!(spec.mode, Some(Mode::Bits(0o640)));
+        assert_eq!((spec.dir_mode, spec.group.as_deref()), (0o700, Some("0")));
+        assert!(!spec.backup && spec.validate.is_none());
     }
 
     #[test]
@@ -836,13 +806,22 @@ mod tests {
         let dest = dir.path().join("app.cfg");
         fs::write(&dest, "good\n").unwrap();
         let mut spec = FileSpec::new(&dest, "bad\n");
-        spec.validate = Some(Validator::new(["grep", "-q", "good", "%s"]));
+        spec.validate = Some(Arc::new(validate::Validator::new([
+            "grep", "-q", "good", "%s",
+        ])));
         let plan = spec.plan().unwrap();
         let err = plan.actions[0].apply(&mut Map::new()).unwrap_err();
         assert!(err.msg.contains("rejected by `grep -q good"), "{}", err.msg);
         assert_eq!(fs::read_to_string(&dest).unwrap(), "good\n");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(plan.actions[0].rehearse().is_err());
+        // Checked before anything is made next to the file: not even its directory.
+        let mut spec = FileSpec::new(dir.path().join("new/app.cfg"), "bad\n");
+        spec.validate = Some(Arc::new(validate::Validator::new(["false"])));
+        assert!(spec.plan().unwrap().actions[0]
+            .apply(&mut Map::new())
+            .is_err());
+        assert!(!dir.path().join("new").exists());
     }
 
     #[test]
@@ -925,7 +904,7 @@ mod tests {
         let mut batch = Batch::new();
         batch.add(FileSpec::new(&good, "new\n")).unwrap();
         let mut rejected = FileSpec::new(&bad, "new\n");
-        rejected.validate = Some(Validator::new(["false"]));
+        rejected.validate = Some(Arc::new(validate::Validator::new(["false"])));
         batch.add(rejected).unwrap();
         assert!(batch.apply(&mut Map::new()).is_err());
         assert_eq!(fs::read_to_string(&good).unwrap(), "old\n");
@@ -955,9 +934,9 @@ mod tests {
     fn absent_plans_removal_only_when_present() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("pod.yml");
-        assert!(!plan_absent(&dest, false).unwrap().changed());
+        assert!(!plan_absent(&dest).unwrap().changed());
         fs::write(&dest, "x").unwrap();
-        let plan = plan_absent(&dest, false).unwrap();
+        let plan = plan_absent(&dest).unwrap();
         assert!(plan.changed());
         run(plan);
         assert!(!dest.exists());

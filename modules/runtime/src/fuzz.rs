@@ -151,6 +151,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 fn generate<M: Module>(rng: &mut Rng, config: &Config) -> String {
+    let spec = crate::spec_of::<M>();
     match rng.below(20) {
         0 => garbage_text(rng),
         1 => random_value(rng, 2).to_string(),
@@ -159,11 +160,11 @@ fn generate<M: Module>(rng: &mut Rng, config: &Config) -> String {
             if !config.base.is_empty() && rng.chance(50) {
                 args = config.base.clone();
                 for _ in 0..rng.below(3) {
-                    let opt = &M::SPEC[rng.below(M::SPEC.len())];
+                    let opt = &spec[rng.below(spec.len())];
                     args.insert(opt.name.to_owned(), option_value(rng, opt, config.sandbox));
                 }
             } else {
-                for opt in M::SPEC {
+                for opt in &spec {
                     if rng.chance(70) {
                         args.insert(opt.name.to_owned(), option_value(rng, opt, config.sandbox));
                     }

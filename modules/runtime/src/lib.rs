@@ -12,8 +12,11 @@
 //! the spec, plans, applies outside check mode, scrubs secrets, and prints exactly one JSON object.
 //! See `wire` for the format on stdout.
 
+pub mod balancer;
 pub mod check;
+pub mod digest;
 pub mod file;
+mod localtime;
 pub mod mode;
 pub mod net;
 pub mod plan;
@@ -21,6 +24,8 @@ pub mod secrets;
 pub mod spec;
 pub mod template;
 pub mod tool;
+pub mod users;
+pub mod validate;
 mod wire;
 
 #[cfg(feature = "testing")]
@@ -35,25 +40,30 @@ pub use wire::Meta;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A module: what it accepts and how it plans.
 pub trait Module {
     /// The module's name as Ansible calls it (`[a-z0-9_]`).
     const NAME: &'static str;
-    /// Its options; the sidecar `<name>.yml` documents exactly these (a test checks it).
+    /// Its own options; the sidecar `<name>.yml` documents exactly these and `FILE`'s (a test
+    /// checks it).
     const SPEC: &'static [Opt];
+    /// The shared file options (`dest`, `mode`, ...) of a module that writes one file, with its
+    /// defaults: they come before `SPEC`, and `Params` has them as its field `file`
+    /// ([`file::FileParams`], a group: see [`Opt::group`]).
+    const FILE: Option<file::FileOptions> = None;
     /// The options, typed. Deserialised from the normalised spec output, so it may rely on
     /// defaults being filled in and types being coerced.
     type Params: DeserializeOwned;
 
     /// Reads the host and returns what would change. Must not change anything.
-    fn plan(params: Self::Params, context: &Context) -> Result<Plan, Failure>;
+    fn plan(params: Self::Params) -> Result<Plan, Failure>;
 
     /// Housekeeping that must happen before planning and does not count as a change, such as
     /// refreshing a package manager's cache (as Ansible's `apt` does before it decides).
     /// Called only outside check mode; returns result fields (e.g. `cache_updated`).
-    fn prepare(_params: &Self::Params, _context: &Context) -> Result<Map<String, Value>, Failure> {
+    fn prepare(_params: &Self::Params) -> Result<Map<String, Value>, Failure> {
         Ok(Map::new())
     }
 
@@ -72,16 +82,6 @@ pub struct CliExit {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-}
-
-/// What a module may know about the run besides its options. Deliberately no check-mode flag:
-/// planning is the same either way.
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    pub module_name: String,
-    /// Ansible's remote temp dir for this task, when it sent one.
-    pub tmpdir: Option<PathBuf>,
-    pub verbosity: u64,
 }
 
 /// A failed run: a message for the user plus optional extra result fields.
@@ -164,8 +164,9 @@ fn run_parsed<M: Module>(
     options: Map<String, Value>,
 ) -> Result<(), Failure> {
     let ignore_unknown = answer.meta.ignore_unknown_opts;
+    let all = spec_of::<M>();
     let context_name = format!("{} module", M::NAME);
-    let (params, dropped) = spec::normalize(M::SPEC, options, &context_name, ignore_unknown)?;
+    let (params, dropped) = spec::normalize(&all, options, &context_name, ignore_unknown)?;
     for key in dropped {
         answer.warnings.push(format!(
             "option '{key}' is not supported by {} and was ignored",
@@ -173,21 +174,38 @@ fn run_parsed<M: Module>(
         ));
     }
     let mut secret_values = Vec::new();
-    spec::secret_values(M::SPEC, &params, &mut secret_values);
+    spec::secret_values(&all, &params, &mut secret_values);
     answer.set_secrets(secrets::Secrets::new(secret_values));
-    answer.invocation = Some(spec::censor(M::SPEC, &params));
+    answer.invocation = Some(spec::censor(&all, &params));
 
-    let typed: M::Params = serde_json::from_value(Value::Object(params))
-        .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))?;
-    let context = Context {
-        module_name: M::NAME.to_owned(),
-        tmpdir: answer.meta.tmpdir.clone(),
-        verbosity: answer.meta.verbosity,
-    };
+    let typed = typed::<M>(params)?;
     if !answer.meta.check_mode {
-        let fields = M::prepare(&typed, &context)?;
+        let fields = M::prepare(&typed)?;
         answer.fields.extend(fields);
     }
-    let plan = M::plan(typed, &context)?;
+    let plan = M::plan(typed)?;
     answer.apply(plan)
+}
+
+/// The whole argument spec of `M`: its file options, then its own.
+pub fn spec_of<M: Module>() -> Vec<Opt> {
+    let mut all = M::FILE.map(|file| file.opts()).unwrap_or_default();
+    all.extend_from_slice(M::SPEC);
+    all
+}
+
+/// Normalised options → `M::Params`, the options of each group under the group's name.
+pub(crate) fn typed<M: Module>(mut options: Map<String, Value>) -> Result<M::Params, Failure> {
+    for opt in spec_of::<M>() {
+        let Some(group) = opt.group else { continue };
+        let value = options.remove(opt.name).unwrap_or(Value::Null);
+        let nested = options
+            .entry(group)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(nested) = nested {
+            nested.insert(opt.name.to_owned(), value);
+        }
+    }
+    serde_json::from_value(Value::Object(options))
+        .map_err(|e| Failure::new(format!("invalid options for {}: {e}", M::NAME)))
 }

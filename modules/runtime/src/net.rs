@@ -138,33 +138,47 @@ impl std::fmt::Display for Cidr {
 
 /// Parses `addr` or `addr/prefix`; the error names `option` and what was expected.
 pub fn parse_cidr(option: &str, text: &str) -> Result<Cidr, Failure> {
-    let bad = || {
+    let bad = |why: String| {
         Failure::new(format!(
-            "option '{option}' must be an IP address with an optional prefix length \
-             (10.0.0.100 or 10.0.0.100/24), got '{text}'"
+            "option '{option}' must be an IP address with an optional prefix length such as \
+             192.168.2.88/24 or fd00::88/64; got '{text}' ({why})"
         ))
     };
     let (addr, prefix) = match text.trim().split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text.trim(), None),
     };
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad("not an IP address".into()))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => None,
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            match p.parse::<u8>() {
-                Ok(n) if n <= max => Some(n),
-                _ => {
-                    return Err(Failure::new(format!(
-                        "option '{option}': prefix length must be 0-{max} for {addr}, got '{text}'"
-                    )))
-                }
-            }
-        }
-        Some(_) => return Err(bad()),
+        Some(p) => match p.parse::<u8>() {
+            Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(bad(format!("the prefix length must be 0-{max}"))),
+        },
     };
     Ok(Cidr { addr, prefix })
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl HostAddr {
+    /// A made-up address of an interface that is up, for tests: `fake("eth0", "10.0.0.11/24")`.
+    pub fn fake(interface: &str, cidr: &str) -> HostAddr {
+        let Ok(Cidr {
+            addr,
+            prefix: Some(prefix),
+        }) = parse_cidr("cidr", cidr)
+        else {
+            panic!("not an address with a prefix length: {cidr}")
+        };
+        let interface = interface.into();
+        HostAddr {
+            interface,
+            addr,
+            prefix,
+            up: true,
+        }
+    }
 }
 
 fn same_prefix(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
@@ -189,29 +203,19 @@ fn same_prefix(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn addr(interface: &str, text: &str) -> HostAddr {
-        let cidr = parse_cidr("a", text).unwrap();
-        HostAddr {
-            interface: interface.into(),
-            addr: cidr.addr,
-            prefix: cidr.prefix.unwrap(),
-            up: true,
-        }
-    }
-
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
 
     fn fake_host() -> Vec<HostAddr> {
         vec![
-            addr("lo", "127.0.0.1/8"),
-            addr("eth0", "10.0.0.11/24"),
-            addr("eth0", "10.0.0.100/32"),
-            addr("eth1", "10.0.0.130/25"),
-            addr("lo", "::1/128"),
-            addr("eth0", "fd00::11/64"),
-            addr("eth0", "fe80::1/64"),
+            HostAddr::fake("lo", "127.0.0.1/8"),
+            HostAddr::fake("eth0", "10.0.0.11/24"),
+            HostAddr::fake("eth0", "10.0.0.100/32"),
+            HostAddr::fake("eth1", "10.0.0.130/25"),
+            HostAddr::fake("lo", "::1/128"),
+            HostAddr::fake("eth0", "fd00::11/64"),
+            HostAddr::fake("eth0", "fe80::1/64"),
         ]
     }
 
@@ -240,29 +244,35 @@ mod tests {
         assert_eq!(home("fd00::100").unwrap().interface, "eth0");
         assert!(home("192.0.2.1").is_none());
         assert!(home("fd01::1").is_none());
-        let default = vec![addr("eth9", "0.0.0.0/0")];
+        let default = vec![HostAddr::fake("eth9", "0.0.0.0/0")];
         assert_eq!(home_of(&default, ip("192.0.2.1")), Home::Nowhere);
     }
 
     #[test]
     fn two_interfaces_tied_at_the_longest_prefix_are_ambiguous() {
         let host = vec![
-            addr("eth0", "10.1.0.5/24"),
-            addr("eth1", "10.1.0.6/24"),
-            addr("eth2", "10.0.0.1/8"),
+            HostAddr::fake("eth0", "10.1.0.5/24"),
+            HostAddr::fake("eth1", "10.1.0.6/24"),
+            HostAddr::fake("eth2", "10.0.0.1/8"),
         ];
         assert_eq!(
             home_of(&host, ip("10.1.0.100")),
             Home::Ambiguous(vec!["eth0", "eth1"])
         );
         // A longer prefix elsewhere settles it, as routing would.
-        let host = vec![addr("eth0", "10.1.0.5/24"), addr("eth1", "10.1.0.6/16")];
+        let host = vec![
+            HostAddr::fake("eth0", "10.1.0.5/24"),
+            HostAddr::fake("eth1", "10.1.0.6/16"),
+        ];
         match home_of(&host, ip("10.1.0.100")) {
             Home::Interface(a) => assert_eq!(a.interface, "eth0"),
             other => panic!("{other:?}"),
         }
         // Two addresses of one interface are one home.
-        let host = vec![addr("eth0", "10.1.0.5/24"), addr("eth0", "10.1.0.6/24")];
+        let host = vec![
+            HostAddr::fake("eth0", "10.1.0.5/24"),
+            HostAddr::fake("eth0", "10.1.0.6/24"),
+        ];
         assert!(matches!(
             home_of(&host, ip("10.1.0.100")),
             Home::Interface(_)
@@ -271,11 +281,11 @@ mod tests {
 
     #[test]
     fn contains_handles_edges() {
-        assert!(addr("x", "10.0.0.1/0").contains(ip("192.0.2.1")));
-        assert!(addr("x", "10.0.0.1/32").contains(ip("10.0.0.1")));
-        assert!(!addr("x", "10.0.0.1/32").contains(ip("10.0.0.2")));
-        assert!(!addr("x", "10.0.0.1/8").contains(ip("::1")));
-        assert!(addr("x", "fd00::1/128").contains(ip("fd00::1")));
+        assert!(HostAddr::fake("x", "10.0.0.1/0").contains(ip("192.0.2.1")));
+        assert!(HostAddr::fake("x", "10.0.0.1/32").contains(ip("10.0.0.1")));
+        assert!(!HostAddr::fake("x", "10.0.0.1/32").contains(ip("10.0.0.2")));
+        assert!(!HostAddr::fake("x", "10.0.0.1/8").contains(ip("::1")));
+        assert!(HostAddr::fake("x", "fd00::1/128").contains(ip("fd00::1")));
     }
 
     #[test]
@@ -295,7 +305,8 @@ mod tests {
         let err = parse_cidr("vips[1]", "10.0.0.1/33").unwrap_err();
         assert_eq!(
             err.msg,
-            "option 'vips[1]': prefix length must be 0-32 for 10.0.0.1, got '10.0.0.1/33'"
+            "option 'vips[1]' must be an IP address with an optional prefix length such as \
+             192.168.2.88/24 or fd00::88/64; got '10.0.0.1/33' (the prefix length must be 0-32)"
         );
         for bad in [
             "",

@@ -6,7 +6,6 @@
 //! result is a JSON object that deserialises straight into the module's `Params`.
 
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
 
 /// The type of an option, named as in Ansible's `DOCUMENTATION` (`type:` and `elements:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +76,9 @@ pub struct Opt {
     pub no_log: bool,
     /// For dicts and lists of dicts: the spec of their keys.
     pub suboptions: &'static [Opt],
+    /// Options declared once for several modules come in groups: a module's `Params` has each
+    /// group as one field of this name, holding the group's options (see `file::FileOptions`).
+    pub group: Option<&'static str>,
 }
 
 impl Opt {
@@ -90,6 +92,7 @@ impl Opt {
             choices: &[],
             no_log: false,
             suboptions: &[],
+            group: None,
         }
     }
     pub const fn str(name: &'static str) -> Opt {
@@ -133,6 +136,12 @@ impl Opt {
     }
     pub const fn suboptions(self, suboptions: &'static [Opt]) -> Opt {
         Opt { suboptions, ..self }
+    }
+    pub const fn in_group(self, group: &'static str) -> Opt {
+        Opt {
+            group: Some(group),
+            ..self
+        }
     }
 }
 
@@ -444,15 +453,6 @@ pub fn censor(spec: &[Opt], params: &Map<String, Value>) -> Map<String, Value> {
                 _ => {}
             }
         }
-    }
-    out
-}
-
-/// A one-line summary of a spec (used in docs checks and debugging).
-pub fn summary(spec: &[Opt]) -> String {
-    let mut out = String::new();
-    for opt in spec {
-        let _ = write!(out, "{}:{} ", opt.name, opt.kind.doc_name());
     }
     out
 }

@@ -6,13 +6,16 @@
 //!
 //! [`check_sidecar`] fails when a module's ansible-doc sidecar, its argument spec and its
 //! `Params` struct disagree: option names, types, element types, defaults, choices, `required`,
-//! `no_log` and suboptions. Docs are thereby checked against the code that implements them.
+//! `no_log` and suboptions; and that a module's file options are documented in the shared words
+//! of `modules/runtime/file_options.yml`. Docs are thereby checked against the code that
+//! implements them.
 
 mod binary;
 pub mod contract;
 
 pub use binary::{ansible_args, merge, mode_of, tree, Binary, Run};
 
+use crate::file::FileOptions;
 use crate::spec::{Kind, Opt};
 use crate::{Failure, Module};
 use serde::de::{self, DeserializeOwned, Visitor};
@@ -42,12 +45,24 @@ pub fn check_sidecar<M: Module>(sidecar_yaml: &str) -> Result<(), String> {
     if !doc["RETURN"].is_object() {
         problems.push("RETURN must be a mapping".into());
     }
-    compare_options(M::SPEC, &documentation["options"], "options", &mut problems);
+    compare_options(
+        &crate::spec_of::<M>(),
+        &documentation["options"],
+        "options",
+        &mut problems,
+    );
+    if let Some(file) = M::FILE {
+        compare_file_words(&file, &documentation["options"], &mut problems);
+    }
 
     let mut fields: Vec<&str> = struct_fields::<M::Params>().to_vec();
-    let mut names: Vec<&str> = M::SPEC.iter().map(|o| o.name).collect();
+    let mut names: Vec<&str> = crate::spec_of::<M>()
+        .iter()
+        .map(|o| o.group.unwrap_or(o.name))
+        .collect();
     fields.sort_unstable();
     names.sort_unstable();
+    names.dedup();
     if fields != names {
         problems.push(format!(
             "Params fields {fields:?} differ from the spec's options {names:?}"
@@ -57,6 +72,27 @@ pub fn check_sidecar<M: Module>(sidecar_yaml: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("\n"))
+    }
+}
+
+/// The shared file options' documentation (see `file::FileOptions`).
+const FILE_OPTIONS_DOC: &str = include_str!("../file_options.yml");
+
+/// Every file option a sidecar documents in other words than the shared ones.
+fn compare_file_words(file: &FileOptions, docs: &Value, problems: &mut Vec<String>) {
+    let shared: Value = match serde_norway::from_str(FILE_OPTIONS_DOC) {
+        Ok(shared) => shared,
+        Err(e) => return problems.push(format!("file_options.yml: {e}")),
+    };
+    for opt in file.opts() {
+        let words = &shared[opt.name]["description"];
+        if !words.is_null() && docs[opt.name]["description"] != *words {
+            problems.push(format!(
+                "options.{}: the description must be the shared one of \
+                 modules/runtime/file_options.yml: {words}",
+                opt.name
+            ));
+        }
     }
 }
 
@@ -209,9 +245,8 @@ pub fn params<M: Module>(options: Value) -> Result<M::Params, crate::Failure> {
     let Value::Object(map) = options else {
         return Err(crate::Failure::new("options must be a JSON object"));
     };
-    let (normalized, _) = crate::spec::normalize(M::SPEC, map, M::NAME, false)?;
-    serde_json::from_value(Value::Object(normalized))
-        .map_err(|e| crate::Failure::new(format!("invalid options: {e}")))
+    let (normalized, _) = crate::spec::normalize(&crate::spec_of::<M>(), map, M::NAME, false)?;
+    crate::typed::<M>(normalized)
 }
 
 /// The SHA-1 of `bytes` in hex, as `ansible.builtin.stat` reports it (computed here, not by the

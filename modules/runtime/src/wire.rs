@@ -24,12 +24,6 @@ use std::sync::OnceLock;
 pub struct Meta {
     pub check_mode: bool,
     pub diff: bool,
-    /// Task-level `no_log`: do not log the invocation on the host. (Modules here never log to
-    /// syslog, so nothing else changes: the callback hides the result.)
-    pub no_log: bool,
-    pub verbosity: u64,
-    pub version: Option<String>,
-    pub tmpdir: Option<PathBuf>,
     pub ignore_unknown_opts: bool,
     /// `None` when the key is absent: older ansible-core always wanted `invocation`.
     pub inject_invocation: Option<bool>,
@@ -41,19 +35,6 @@ impl Meta {
         Meta {
             check_mode: flag("_ansible_check_mode"),
             diff: flag("_ansible_diff"),
-            no_log: flag("_ansible_no_log"),
-            verbosity: keys
-                .get("_ansible_verbosity")
-                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-                .unwrap_or(0),
-            version: keys
-                .get("_ansible_version")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            tmpdir: keys
-                .get("_ansible_tmpdir")
-                .and_then(Value::as_str)
-                .map(PathBuf::from),
             ignore_unknown_opts: flag("_ansible_ignore_unknown_opts"),
             inject_invocation: keys.get("_ansible_inject_invocation").map(truthy),
         }
@@ -265,8 +246,6 @@ mod tests {
         )
         .unwrap();
         assert!(meta.check_mode && meta.diff);
-        assert_eq!(meta.verbosity, 4);
-        assert_eq!(meta.tmpdir, None);
         assert_eq!(meta.inject_invocation, None);
         assert_eq!(Value::Object(opts), json!({"name": "x"}));
     }

@@ -15,8 +15,8 @@
 pub mod k8s;
 pub mod yaml;
 
-use kubeha_runtime::mode::Mode;
-use kubeha_runtime::{check, file, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::file::{self, FileOptions};
+use kubeha_runtime::{check, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -116,6 +116,8 @@ pub struct StaticPod;
 
 impl Module for StaticPod {
     const NAME: &'static str = "static_pod";
+    // Named by `manifest_dir` and `file_name`; no `backup` (see `plan`).
+    const FILE: Option<FileOptions> = Some(FileOptions::named_by_module());
     const SPEC: &'static [Opt] = &[
         Opt::str("preset")
             .required()
@@ -142,21 +144,17 @@ impl Module for StaticPod {
         Opt::dict("labels"),
         Opt::dict("annotations"),
         Opt::dict("spec"),
-        Opt::new("mode", Kind::Raw).default(DefaultValue::Str("0640")),
-        Opt::str("owner"),
-        Opt::str("group"),
-        Opt::new("dir_mode", Kind::Raw).default(DefaultValue::Str("0755")),
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let dest = manifest_path(&params)?;
         let name = pod_name(&params)?;
         let replaced = replaced_paths(&params)?;
         let mut plan = if params.state == "absent" {
             // No backup option: the kubelet runs every file in its manifest directory that does
             // not start with a dot, a backup included.
-            file::plan_absent(&dest, false)?
+            file::plan_absent(&dest)?
         } else {
             let content = render(&params)?;
             // The pods this one replaces go first, as kubespray removes them first: both bind
@@ -164,19 +162,14 @@ impl Module for StaticPod {
             let mut plan = Plan::new();
             let mut removed = Vec::new();
             for path in &replaced {
-                let remove = file::plan_absent(path, false)?;
+                let remove = file::plan_absent(path)?;
                 if remove.changed() {
                     removed.push(path.to_string_lossy().into_owned());
                 }
                 plan.merge(remove);
             }
             // The runtime writes through `.<name>.*` temp files, which the kubelet ignores.
-            let mut spec = file::FileSpec::new(dest, content);
-            spec.mode = Some(Mode::parse("mode", &params.mode)?);
-            spec.dir_mode = Mode::parse("dir_mode", &params.dir_mode)?.for_new_dir();
-            spec.owner = params.owner;
-            spec.group = params.group;
-            plan.merge(spec.plan()?);
+            plan.merge(params.file.spec(dest, content)?.plan()?);
             plan.set("removed", removed);
             plan
         };
@@ -209,11 +202,7 @@ pub struct Params {
     pub labels: Option<Map<String, Value>>,
     pub annotations: Option<Map<String, Value>>,
     pub spec: Option<Map<String, Value>>,
-    /// Ansible's `raw`: an integer is the mode itself, a string is octal or symbolic.
-    pub mode: serde_json::Value,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub dir_mode: serde_json::Value,
+    pub file: file::FileParams,
 }
 
 /// The pod's name: `name`, else the preset's.

@@ -51,20 +51,22 @@ fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize, inline_f
             out.push_str(&key_text);
         }
         out.push(':');
-        write_entry_value(out, &map[key.as_str()], indent);
+        write_value(out, &map[key.as_str()], indent, false);
     }
 }
 
-/// The value after `key:` (or `? key` + `:`) at `indent`.
-fn write_entry_value(out: &mut String, value: &Value, indent: usize) {
+/// A value after `key:` (or `? key` + `:`), or after a sequence's `-` (`after_dash`, where a
+/// nested collection starts on the same line), at `indent`.
+fn write_value(out: &mut String, value: &Value, indent: usize, after_dash: bool) {
+    let nested = if after_dash { ' ' } else { '\n' };
     match value {
         Value::Object(map) if !map.is_empty() => {
-            out.push('\n');
-            write_map(out, map, indent + 2, false);
+            out.push(nested);
+            write_map(out, map, indent + 2, after_dash);
         }
         Value::Array(items) if !items.is_empty() => {
-            out.push('\n');
-            write_seq(out, items, indent + 2, false);
+            out.push(nested);
+            write_seq(out, items, indent + 2, after_dash);
         }
         Value::String(s) if literal_ok(s) => {
             out.push(' ');
@@ -84,25 +86,7 @@ fn write_seq(out: &mut String, items: &[Value], indent: usize, inline_first: boo
             pad(out, indent);
         }
         out.push('-');
-        match item {
-            Value::Object(map) if !map.is_empty() => {
-                out.push(' ');
-                write_map(out, map, indent + 2, true);
-            }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push(' ');
-                write_seq(out, inner, indent + 2, true);
-            }
-            Value::String(s) if literal_ok(s) => {
-                out.push(' ');
-                write_literal(out, s, indent);
-            }
-            scalar => {
-                out.push(' ');
-                out.push_str(&inline(scalar));
-                out.push('\n');
-            }
-        }
+        write_value(out, item, indent, true);
     }
 }
 

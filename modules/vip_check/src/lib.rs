@@ -20,7 +20,7 @@ pub mod vrrp;
 
 use checks::Deadline;
 use kubeha_runtime::net::{self, Cidr, HostAddr};
-use kubeha_runtime::{check, CliExit, Context, DefaultValue, Failure, Kind, Module, Opt, Plan};
+use kubeha_runtime::{check, CliExit, DefaultValue, Failure, Kind, Module, Opt, Plan};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -83,7 +83,7 @@ impl Module for VipCheck {
     ];
     type Params = Params;
 
-    fn plan(params: Params, _context: &Context) -> Result<Plan, Failure> {
+    fn plan(params: Params) -> Result<Plan, Failure> {
         let spec = Spec::from_params(&params)?;
         let outcome = check_until_done(&spec, net::host_addresses)?;
         let mut plan = Plan::new();
@@ -611,15 +611,7 @@ mod tests {
     fn host(entries: &[(&str, &str)]) -> Vec<HostAddr> {
         entries
             .iter()
-            .map(|(interface, text)| {
-                let cidr = net::parse_cidr("x", text).unwrap();
-                HostAddr {
-                    interface: (*interface).into(),
-                    addr: cidr.addr,
-                    prefix: cidr.prefix.unwrap(),
-                    up: true,
-                }
-            })
+            .map(|(interface, cidr)| HostAddr::fake(interface, cidr))
             .collect()
     }
 

@@ -78,23 +78,10 @@ pub fn parse_ipv4(datagram: &[u8]) -> Result<Advert, String> {
         return Err(from(format!("IP protocol {}, not VRRP", datagram[9])));
     }
     let message = &datagram[header_len..total_len];
-    let (version, advert) = parse_message(message, IpAddr::V4(source)).map_err(from)?;
-    let valid = match version {
-        2 => checksum(&[message]) == 0,
-        // keepalived before 1.3.6 summed unicast adverts as if sent to the group: such
-        // routers still talk to each other, so they count too.
-        _ => [destination, GROUP_V4].iter().any(|dst| {
-            let pseudo = pseudo_header_v4(source, *dst, message.len());
-            checksum(&[&pseudo, message]) == 0
-        }),
-    };
-    if !valid {
-        return Err(from(format!(
-            "bad VRRP checksum (VRID {})",
-            advert.virtual_router_id
-        )));
-    }
-    Ok(advert)
+    let (_, advert) = parse_message(message, IpAddr::V4(source)).map_err(from)?;
+    // keepalived before 1.3.6 summed unicast adverts as if sent to the group: such routers
+    // still talk to each other, so they count too.
+    verified(advert, message, &[destination.into(), GROUP_V4.into()])
 }
 
 /// Parses a VRRP message as a raw IPv6 socket returns it (no IP header), sent by `source` to
@@ -111,15 +98,26 @@ pub fn parse_ipv6(
             "VRRP version {version} over IPv6 (only version 3 runs over IPv6)"
         )));
     }
-    let valid = destinations.iter().any(|dst| {
-        let pseudo = pseudo_header_v6(source, *dst, message.len());
-        checksum(&[&pseudo, message]) == 0
-    });
+    let destinations: Vec<IpAddr> = destinations.iter().map(|d| IpAddr::V6(*d)).collect();
+    verified(advert, message, &destinations)
+}
+
+/// `advert` (parsed from `message`) if its checksum holds: over the message alone in VRRPv2;
+/// in VRRPv3 with the pseudo-header of its source and one of `destinations`, the addresses it
+/// may have been sent to.
+fn verified(advert: Advert, message: &[u8], destinations: &[IpAddr]) -> Result<Advert, String> {
+    let valid = match advert.version {
+        2 => checksum(&[message]) == 0,
+        _ => destinations.iter().any(|dst| {
+            let pseudo = pseudo_header(advert.source, *dst, message.len());
+            checksum(&[&pseudo, message]) == 0
+        }),
+    };
     if !valid {
-        return Err(from(format!(
-            "bad VRRP checksum (VRID {})",
-            advert.virtual_router_id
-        )));
+        return Err(format!(
+            "from {}: bad VRRP checksum (VRID {})",
+            advert.source, advert.virtual_router_id
+        ));
     }
     Ok(advert)
 }
@@ -181,22 +179,26 @@ fn parse_message(message: &[u8], source: IpAddr) -> Result<(u8, Advert), String>
     ))
 }
 
-fn pseudo_header_v4(source: Ipv4Addr, destination: Ipv4Addr, len: usize) -> Vec<u8> {
-    let mut pseudo = Vec::with_capacity(12);
-    pseudo.extend(source.octets());
-    pseudo.extend(destination.octets());
-    pseudo.extend([0, PROTOCOL as u8]);
-    pseudo.extend((len as u16).to_be_bytes());
-    pseudo
-}
-
-fn pseudo_header_v6(source: Ipv6Addr, destination: Ipv6Addr, len: usize) -> Vec<u8> {
-    let mut pseudo = Vec::with_capacity(40);
-    pseudo.extend(source.octets());
-    pseudo.extend(destination.octets());
-    pseudo.extend((len as u32).to_be_bytes());
-    pseudo.extend([0, 0, 0, PROTOCOL as u8]);
-    pseudo
+/// The pseudo-header a VRRPv3 checksum covers (RFC 5798 5.2.8), for IPv4 or IPv6.
+fn pseudo_header(source: IpAddr, destination: IpAddr, len: usize) -> Vec<u8> {
+    match (source, destination) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let tail: [u8; 4] = [0, PROTOCOL as u8, (len >> 8) as u8, len as u8];
+            [&s.octets()[..], &d.octets(), &tail].concat()
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let length = (len as u32).to_be_bytes();
+            [
+                &s.octets()[..],
+                &d.octets(),
+                &length,
+                &[0, 0, 0, PROTOCOL as u8],
+            ]
+            .concat()
+        }
+        // No packet is sent from one family to the other.
+        _ => Vec::new(),
+    }
 }
 
 /// The Internet checksum (RFC 1071) of the parts laid end to end; 0 when the parts hold a
@@ -283,7 +285,8 @@ pub(crate) mod tests {
     }
 
     fn v4_pseudo(source: [u8; 4], destination: [u8; 4]) -> Option<Vec<u8>> {
-        Some(pseudo_header_v4(source.into(), destination.into(), 0))
+        let (source, destination) = (Ipv4Addr::from(source), Ipv4Addr::from(destination));
+        Some(pseudo_header(source.into(), destination.into(), 0))
     }
 
     #[test]
@@ -344,7 +347,7 @@ pub(crate) mod tests {
     #[test]
     fn version_3_ipv6() {
         let src: Ipv6Addr = "fe80::1".parse().unwrap();
-        let pseudo = Some(pseudo_header_v6(src, GROUP_V6, 0));
+        let pseudo = Some(pseudo_header(src.into(), GROUP_V6.into(), 0));
         let vips = [ip("fe80::100"), ip("fd00::100")];
         let m = message(3, 51, 150, 100, &vips, pseudo);
         let here: Ipv6Addr = "fe80::2".parse().unwrap();

@@ -234,7 +234,7 @@ fn bad_options_fail_clearly() {
         (json!({"vips": ["10.0.0.1"], "timeout": "soon"}), "option 'timeout'"),
         (json!({"vips": ["10.0.0.1"], "state": "up"}), "state"),
         (json!({"vips": ["10.0.0.1"], "port": 70000}), "option 'port' must be a port (1-65535), got 70000"),
-        (json!({"vips": ["10.0.0.1/33"]}), "option 'vips[0]': prefix length must be 0-32"),
+        (json!({"vips": ["10.0.0.1/33"]}), "got '10.0.0.1/33' (the prefix length must be 0-32)"),
         (json!({"vips": ["10.0.0.1"], "tls_check": true}), "option 'tls_check' needs 'port'"),
     ] {
         module(&[], options).refused(expect);
