@@ -54,6 +54,17 @@ def read_inventory(path):
     return hosts, control_plane
 
 
+def read_inits(path):
+    """{host: "systemd" or "tini"}: each host's `lab_init=`, else LAB_INIT, else systemd (as
+    tests/lab/lab reads them)."""
+    default = os.environ.get("LAB_INIT", "systemd")
+    inits = {}
+    for line in ini_section(path, "all"):
+        name, *pairs = line.split()
+        inits[name] = dict(p.split("=", 1) for p in pairs).get("lab_init", default)
+    return inits
+
+
 def wait_until(predicate, timeout, interval=0.1):
     """Polls predicate until it returns something truthy; bounded, returns the last value."""
     deadline = time.monotonic() + timeout

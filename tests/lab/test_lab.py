@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from labtools import APISERVER_PORT, LAB_DIR, REPO, Lab, needs_teardown_rights, run, wait_until
+from labtools import APISERVER_PORT, LAB_DIR, REPO, Lab, needs_teardown_rights, read_inits, run, wait_until
 
 # The lab itself: no kubeha module runs here.
 pytestmark = [pytest.mark.lab, pytest.mark.path_independent]
 
 LAB_NET = "10.199.0."
-INITS = {"lb1": "tini", "cp3": "tini"}   # inventory/lab: hosts that keep Debian's init scripts
 
 
 def test_ansible_reaches_every_host(lab):
@@ -47,11 +46,11 @@ def test_systemd_hosts_boot_clean_and_touch_nothing_the_machine_shares(lab):
     """systemd as PID 1 of a lab host: every unit it wants runs (`running`, not `degraded`), the
     units that would change kernel settings or machine-wide mounts are masked, and its cgroups are
     the host's own, below the lab's cgroup, with memory accounted there."""
+    inits = read_inits(lab.inventory)
     for host in lab.hosts:
-        if INITS.get(host) == "tini":
-            assert lab.init(host) == "tini"
+        assert lab.init(host) == inits[host], host
+        if inits[host] == "tini":
             continue
-        assert lab.init(host) == "systemd"
         state = lab.exec(host, "systemctl", "is-system-running", "--wait", check=False, timeout=60)
         failed = lab.exec(host, "systemctl", "--failed", "--no-legend", "--plain").stdout
         assert state.stdout.strip() == "running", failed
@@ -63,6 +62,7 @@ def test_systemd_hosts_boot_clean_and_touch_nothing_the_machine_shares(lab):
 
 
 def test_each_host_has_its_own_hostname_and_namespaces(lab):
+    inits = read_inits(lab.inventory)
     seen = {}
     for host in lab.hosts:
         out = lab.sh(host, "hostname; cat /proc/1/comm; readlink /proc/1/ns/pid /proc/1/ns/mnt /proc/1/ns/uts; "
@@ -70,7 +70,7 @@ def test_each_host_has_its_own_hostname_and_namespaces(lab):
         name, init, pid_ns, mnt_ns, uts_ns, nprocs = out
         assert name == host
         # systemd unless the inventory says lab_init=tini (tini, started as /sbin/init).
-        assert init == INITS.get(host, "systemd").replace("tini", "init"), host
+        assert init == {"systemd": "systemd", "tini": "init"}[inits[host]], host
         assert int(nprocs) < 40, f"{host} sees {nprocs} processes: not its own PID namespace?"
         seen[host] = (pid_ns, mnt_ns, uts_ns)
     for kind in range(3):
