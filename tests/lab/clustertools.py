@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 from labtools import LAB_DIR, REPO
 
@@ -37,8 +38,13 @@ def deploy(lab):
     return proc, recap
 
 
+_recorded = {}
+
+
 def record(name, figures):
+    """Adds figures to this run's results file, which starts empty in each test process, so no
+    figure from an earlier run stays in it; each carries the time it was measured."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data[name] = figures
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _recorded[name] = {**figures, "measured": stamp}
+    RESULTS.write_text(json.dumps(_recorded, indent=2, sort_keys=True) + "\n")
