@@ -1,5 +1,6 @@
 """Helpers for the lab tests: run tests/lab/lab, and Ansible, ssh and curl from `ctl`."""
 
+import hashlib
 import json
 import os
 import re
@@ -128,6 +129,28 @@ class Lab:
     def init(self, host):
         """What the host boots: "systemd", or "tini" (lab_init=tini: Debian's init scripts)."""
         return "systemd" if Path(f"/proc/{self.pid1(host)}/comm").read_text().strip() == "systemd" else "tini"
+
+    def disk(self, host, trees=("/etc", "/var/lib", "/usr/local", "/opt", "/root", "/srv"),
+             skip=("/var/lib/dpkg", "/var/lib/apt", "/var/lib/systemd", "/var/lib/ucf", "/root/.ansible")):
+        """{path: "kind digest mode"} for what the host sees under trees (its merged root, read
+        from the machine through its PID 1), without the package manager's, systemd's and
+        Ansible's own bookkeeping (skip)."""
+        root = f"/proc/{self.pid1(host)}/root"
+        seen = {}
+        for tree in trees:
+            for top, dirs, files in os.walk(root + tree):
+                dirs[:] = [d for d in dirs if not os.path.join(top, d)[len(root):].startswith(skip)]
+                for name in dirs + files:
+                    path = os.path.join(top, name)
+                    mode = oct(os.lstat(path).st_mode & 0o7777)
+                    if os.path.islink(path):
+                        kind = "link " + os.readlink(path)
+                    elif os.path.isfile(path):
+                        kind = "file " + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+                    else:
+                        kind = "dir" if os.path.isdir(path) else "special"
+                    seen[path[len(root):]] = f"{kind} {mode}"
+        return seen
 
     def reboot(self, host):
         """A power cut (`lab crash`), then `lab up`: the host boots again on its own disk, with
