@@ -14,6 +14,15 @@ import pytest
 from labtools import Lab, keeps_lab
 
 
+# test_reset.py undoes the cluster the other tests share, and test_lab.py takes the lab itself
+# down and up: they run last, in that order (sort is stable: the rest keep pytest's order).
+LAST = {"test_reset.py": 1, "test_lab.py": 2}
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LAST.get(item.path.name, 0))
+
+
 @pytest.fixture(scope="session")
 def lab():
     if os.geteuid() != 0:
