@@ -14,9 +14,10 @@ import pytest
 from labtools import Lab, keeps_lab
 
 
-# test_reset.py undoes the cluster the other tests share, and test_lab.py takes the lab itself
-# down and up: they run last, in that order (sort is stable: the rest keep pytest's order).
-LAST = {"test_reset.py": 1, "test_lab.py": 2}
+# test_reset.py undoes the cluster the other tests share, test_lab.py takes the lab itself down
+# and up, and test_topologies.py brings other inventories up in its place: they run last, in that
+# order (sort is stable: the rest keep pytest's order).
+LAST = {"test_reset.py": 1, "test_lab.py": 2, "test_topologies.py": 3}
 
 
 def pytest_collection_modifyitems(items):

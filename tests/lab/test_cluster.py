@@ -19,9 +19,9 @@ pytestmark = pytest.mark.lab
 VIP = "10.199.0.100"
 VIP_PORT = 8443
 LBS = ("lb1", "lb2")
-def holders(lab):
+def holders(lab, lbs=LBS):
     """The LB hosts holding the VIP (a host that is down holds nothing)."""
-    return [h for h in LBS if f" {VIP}/" in lab.exec(h, "ip", "-o", "-4", "addr", "show", check=False).stdout]
+    return [h for h in lbs if f" {VIP}/" in lab.exec(h, "ip", "-o", "-4", "addr", "show", check=False).stdout]
 
 
 def pidof(lab, host, name):
