@@ -92,9 +92,11 @@ def test_a_file_written_on_one_host_exists_only_there(lab):
 
 @pytest.fixture(scope="module")
 def haproxy_on_lb1(lab):
-    """haproxy installed on lb1 with apt from the offline repository (no network)."""
-    lab.exec("lb1", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "haproxy",
-             timeout=300)
+    """haproxy installed on lb1 with apt from the offline repository (no network), afresh: the
+    tests before may have left it installed, and reset.yml stopped and disabled it."""
+    apt = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q")
+    lab.exec("lb1", *apt, "purge", "haproxy", timeout=300)
+    lab.exec("lb1", *apt, "install", "haproxy", timeout=300)
     return "lb1"
 
 
