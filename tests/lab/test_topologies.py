@@ -12,7 +12,7 @@ import pytest
 
 from clustertools import converged, playbook, record
 from labtools import REPO, Lab, needs_teardown_rights, wait_until
-from test_cluster import GOAL_LOST, GOAL_SECONDS, VIP, VIP_PORT, Load, holders, pidof
+from test_cluster import GOAL_LOST, GOAL_SECONDS, VIP, VIP_PORT, Load, holders, kill_haproxy
 
 pytestmark = [pytest.mark.lab, pytest.mark.path_independent]
 
@@ -45,7 +45,7 @@ def test_topology_deploys_serves_and_survives_haproxy_death(lab, topology):
         systemd = other.init(first) == "systemd"
         load = Load(other, duration=12 if systemd else 8)
         time.sleep(1.5)
-        other.exec(first, "kill", "-9", *pidof(other, first, "haproxy"))
+        kill_haproxy(other, first)
         result = load.result()
         figures = {k: result[k] for k in ("outage_seconds", "failed", "cut", "delayed", "max_latency", "requests")}
         figures["holder after"] = ",".join(holders(other, lbs)) or None
