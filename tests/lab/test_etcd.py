@@ -171,3 +171,19 @@ def test_a_rebooted_member_starts_etcd_by_itself_and_rejoins(lab, etcd):
     lab.reboot(host)
     assert wait_until(lambda: healthy(lab, "cp1") == 3, 60), etcdctl(lab, "cp1", "endpoint", "health", check=False)
     assert lab.exec(host, "systemctl", "is-enabled", "etcd").stdout.strip() == "enabled"
+
+
+def test_an_initial_setting_is_rewritten_without_a_restart(lab, etcd):
+    """etcd reads ETCD_INITIAL_* only when it creates its data: a member with data that only sees
+    those change (as when a host joins or leaves the etcd group) keeps running."""
+    pids = {h: lab.exec(h, "pidof", "etcd").stdout.strip() for h in MEMBERS}
+    try:
+        proc, recap = playbook(lab, "cluster.yml", "--tags", "etcd", "-e", "etcd_initial_cluster_token=kubeha-other")
+        converged(proc, recap)
+        assert all(recap[h]["changed"] == 1 for h in MEMBERS), proc.stdout[-4000:]
+        assert all("ETCD_INITIAL_CLUSTER_TOKEN=kubeha-other" in lab.exec(h, "cat", "/etc/default/etcd").stdout
+                   for h in MEMBERS)
+        assert {h: lab.exec(h, "pidof", "etcd").stdout.strip() for h in MEMBERS} == pids
+    finally:
+        converged(*playbook(lab, "cluster.yml", "--tags", "etcd"))
+    assert {h: lab.exec(h, "pidof", "etcd").stdout.strip() for h in MEMBERS} == pids
