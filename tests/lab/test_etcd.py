@@ -187,3 +187,21 @@ def test_an_initial_setting_is_rewritten_without_a_restart(lab, etcd):
     finally:
         converged(*playbook(lab, "cluster.yml", "--tags", "etcd"))
     assert {h: lab.exec(h, "pidof", "etcd").stdout.strip() for h in MEMBERS} == pids
+
+
+def test_the_signing_hosts_ca_key_is_never_lost_or_replaced(lab, etcd):
+    """remove-node.yml refuses to remove the first etcd host (it holds the CA key, which reset
+    would delete), and cluster.yml refuses to make a new CA where that key is gone while members
+    have data (the members would not trust it)."""
+    proc, _ = playbook(lab, "remove-node.yml", "-e", "node=cp1")
+    assert proc.returncode != 0
+    assert "cp1 is the first etcd host: it holds the etcd CA key" in proc.stdout, proc.stdout[-3000:]
+    lab.exec("cp1", "mv", f"{CERT_DIR}/ca-key.pem", "/root/kubeha-ca-key.pem.aside")
+    try:
+        proc, _ = playbook(lab, "cluster.yml", "--tags", "etcd")
+        assert proc.returncode != 0
+        assert "a new CA would not be trusted by them" in proc.stdout, proc.stdout[-3000:]
+        assert lab.exec("cp1", "test", "-e", f"{CERT_DIR}/ca-key.pem", check=False).returncode == 1
+    finally:
+        lab.exec("cp1", "mv", "/root/kubeha-ca-key.pem.aside", f"{CERT_DIR}/ca-key.pem")
+    converged(*playbook(lab, "cluster.yml", "--tags", "etcd"))
