@@ -15,12 +15,12 @@ from labtools import Lab, keeps_lab
 
 
 # test_remove_node.py takes a host out of the cluster the other tests share, test_scale.py puts it
-# back (and node1 in, afresh), test_recover.py wipes etcd2 and recovers it, test_reset.py undoes
-# that cluster, test_lab.py takes the lab itself down and up, and test_topologies.py brings other
-# inventories up in its place: they run last, in that order (sort is stable: the rest keep
-# pytest's order).
-LAST = {"test_remove_node.py": 1, "test_scale.py": 1.5, "test_recover.py": 1.7, "test_reset.py": 2,
-        "test_lab.py": 3, "test_topologies.py": 4}
+# back (and node1 in, afresh), test_recover.py wipes etcd2 and recovers it, test_remove_dead.py
+# takes out cp3 powered off, test_reset.py undoes that cluster, test_lab.py takes the lab itself
+# down and up, and test_topologies.py brings other inventories up in its place: they run last, in
+# that order (sort is stable: the rest keep pytest's order).
+LAST = {"test_remove_node.py": 1, "test_scale.py": 1.5, "test_recover.py": 1.7, "test_remove_dead.py": 1.8,
+        "test_reset.py": 2, "test_lab.py": 3, "test_topologies.py": 4}
 
 
 def pytest_collection_modifyitems(items):

@@ -1,6 +1,8 @@
 """Helpers for the lab tests: run tests/lab/lab, and Ansible, ssh and curl from `ctl`."""
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -166,3 +168,12 @@ def keeps_lab():
 
 needs_teardown_rights = pytest.mark.skipif(
     keeps_lab(), reason="LAB_REUSE/LAB_KEEP: not taking down a lab you asked to keep")
+
+
+def haproxy_status(lab, host, backend="apiserver"):
+    """{server: status} of a backend of haproxy on host, from its stats socket (`show stat`)."""
+    script = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
+              "s.sendall(b'show stat\\n'); print(b''.join(iter(lambda: s.recv(65536), b'')).decode())")
+    out = lab.exec(host, "python3", "-c", script).stdout.lstrip("# ")
+    return {row["svname"]: row["status"] for row in csv.DictReader(io.StringIO(out))
+            if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")}

@@ -2,8 +2,6 @@
 the machine, with an offline package repository and stand-in apiservers that a real haproxy
 health-checks. The last tests take the lab down (and up again) and prove nothing is left."""
 
-import csv
-import io
 import os
 import signal
 import uuid
@@ -11,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import APISERVER_PORT, LAB_DIR, needs_teardown_rights, read_inits, run, wait_until
+from labtools import APISERVER_PORT, LAB_DIR, haproxy_status, needs_teardown_rights, read_inits, run, wait_until
 
 # The lab itself: no kubeha module runs here.
 pytestmark = [pytest.mark.lab, pytest.mark.path_independent]
@@ -136,15 +134,6 @@ backend apiserver
     http-check expect status 200
 {servers}
 """
-
-
-def haproxy_status(lab, host):
-    """{server: status} of backend `apiserver`, from haproxy's stats socket (`show stat`)."""
-    script = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
-              "s.sendall(b'show stat\\n'); print(b''.join(iter(lambda: s.recv(65536), b'')).decode())")
-    out = lab.exec(host, "python3", "-c", script).stdout.lstrip("# ")
-    return {row["svname"]: row["status"] for row in csv.DictReader(io.StringIO(out))
-            if row["pxname"] == "apiserver" and row["svname"] not in ("FRONTEND", "BACKEND")}
 
 
 def test_real_haproxy_sees_the_standin_health(lab, haproxy_on_lb1):
