@@ -84,6 +84,6 @@ def test_recover_reports_a_dead_host_and_leaves_it_alone(lab, wiped):
     # hosts start sshd only): the next run starts it.
     proc, recap = playbook(lab, "recover-control-plane.yml")
     converged(proc, recap)
-    assert ("cp3 (etcd3): has data but etcd does not answer there" in proc.stdout
+    assert ("cp3 (etcd3): has data, but etcd does not answer there" in proc.stdout
             or "cp3 (etcd3): a healthy member" in proc.stdout), proc.stdout[-4000:]
     assert wait_until(lambda: healthy(lab, "cp1") == 3, 60)
