@@ -3,11 +3,15 @@
 //! A missing CA is created. An existing CA is kept whatever `key_algorithm` says (replacing it
 //! would invalidate every certificate). A CA certificate due for renewal is signed again with
 //! the same key and subject: every certificate it issued stays valid under the new one.
+//!
+//! A CA rotation adds a second CA beside it, the next CA (`next_ca: present`), which members
+//! learn to trust before it signs anything; `next_ca: promote` then makes it the CA. The CA
+//! file may hold both: the CA is the certificate the CA key signs as.
 
-use crate::inspect::{self, CertFile, Clock, KeyFile};
+use crate::inspect::{self, CaFile, Clock, KeyFile};
 use crate::pki::{self, CertFacts, PrivateKey, Usage};
 use crate::Settings;
-use kubeha_runtime::file::Batch;
+use kubeha_runtime::file::{self, Batch};
 use kubeha_runtime::{Action, Diff, Failure, Plan};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -19,39 +23,204 @@ pub const CA_COMMON_NAME: &str = "etcd-ca";
 /// (kubeadm's `CertificateBackdate`).
 pub const BACKDATE_SECONDS: u64 = 5 * 60;
 
-pub fn plan(settings: &Settings) -> Result<Plan, Failure> {
+/// What `action: ca` does with the next CA of a CA rotation (option `next_ca`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextCa {
+    /// Leave it as it is; say whether there is one (a rotation in progress).
+    Keep,
+    /// Make it when there is none.
+    Present,
+    /// Make it the CA: its key replaces the CA key.
+    Promote,
+}
+
+impl NextCa {
+    pub const NAMES: &'static [&'static str] = &["keep", "present", "promote"];
+
+    pub fn parse(name: &str) -> Option<NextCa> {
+        match name {
+            "keep" => Some(NextCa::Keep),
+            "present" => Some(NextCa::Present),
+            "promote" => Some(NextCa::Promote),
+            _ => None,
+        }
+    }
+}
+
+/// One of the CA host's two CAs: the current one, which signs, and the next one of a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Current,
+    Next,
+}
+
+impl Which {
+    fn files(self, settings: &Settings) -> (PathBuf, PathBuf) {
+        match self {
+            Which::Current => settings.ca_files(),
+            Which::Next => settings.layout.next_ca_files(&settings.dir),
+        }
+    }
+
+    /// The name of a result field about this CA (`ca_cert`, `next_ca_cert`, ...).
+    fn field(self, name: &str) -> String {
+        match self {
+            Which::Current => name.to_string(),
+            Which::Next => format!("next_{name}"),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Which::Current => "CA",
+            Which::Next => "next CA",
+        }
+    }
+}
+
+pub fn plan(settings: &Settings, next_ca: NextCa) -> Result<Plan, Failure> {
+    let mut plan = plan_one(settings, Which::Current, false)?;
+    let (next_cert_path, next_key_path) = Which::Next.files(settings);
+    let leftover = promotion_leftover(settings)?;
+    if leftover {
+        plan.warn(format!(
+            "{} holds the CA's own certificate and has no key beside it (a promotion of the next \
+             CA stopped halfway): it is not a next CA",
+            next_cert_path.display()
+        ));
+    }
+    let next = match next_ca {
+        NextCa::Keep => None,
+        NextCa::Present => {
+            let next = plan_one(settings, Which::Next, leftover)?;
+            plan.msg = next.msg.clone().or(plan.msg);
+            plan.merge(next);
+            return Ok(plan);
+        }
+        NextCa::Promote if leftover => {
+            plan.merge(file::plan_absent(&next_cert_path)?);
+            None
+        }
+        NextCa::Promote => load_which(settings, Which::Next)?,
+    };
+    let Some((next_cert, _)) = next else {
+        let found = match (next_ca, leftover) {
+            (NextCa::Keep, false) => load_which(settings, Which::Next)?,
+            _ => None,
+        };
+        plan.set(
+            "next_ca_cert",
+            match found {
+                Some((cert, _)) => Value::String(pki::certificate_to_pem(&cert)?),
+                None => Value::Null,
+            },
+        );
+        if next_ca == NextCa::Promote && plan.actions.is_empty() {
+            plan.msg = Some("there is no next CA to promote: the CA is in place".into());
+        }
+        return Ok(plan);
+    };
     let (cert_path, key_path) = settings.ca_files();
-    let cert = CertFile::read(&cert_path)?;
+    // Only a CA every member already trusts may sign: the CA file here must hold it (the first
+    // step of a rotation installs current + next everywhere).
+    if !CaFile::read(&cert_path)?.holds(&next_cert) {
+        return Err(Failure::new(format!(
+            "refusing to promote the next CA: {} does not hold its certificate yet; install the \
+             current and the next CA certificates on every host first (action install, ca_cert \
+             holding both), so that every member trusts it before it signs",
+            cert_path.display()
+        )));
+    }
+    let before = plan
+        .fields
+        .get("ca")
+        .and_then(|ca| ca.get("serial"))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string();
+    plan.diff(Diff {
+        before: format!("CA serial: {before}\n"),
+        after: format!("CA serial: {}\n", CertFacts::of(&next_cert).serial),
+        before_header: key_path.to_string_lossy().into_owned(),
+        after_header: key_path.to_string_lossy().into_owned(),
+    });
+    // The key first: a crash before the certificate's removal leaves a leftover (see above).
+    let mut batch = Batch::new();
+    batch.rename(
+        next_key_path,
+        key_path.clone(),
+        format!(
+            "make the next CA the CA (its key replaces {})",
+            key_path.display()
+        ),
+    );
+    plan.act(batch);
+    plan.merge(file::plan_absent(&next_cert_path)?);
+    plan.set("ca_cert", pki::certificate_to_pem(&next_cert)?);
+    plan.set("ca", ca_summary(&next_cert, &settings.clock));
+    plan.set("next_ca_cert", Value::Null);
+    Ok(plan)
+}
+
+/// True when the next CA's certificate file holds the CA's own certificate and no key is beside
+/// it: a promotion that stopped between moving the key and removing the certificate.
+fn promotion_leftover(settings: &Settings) -> Result<bool, Failure> {
+    let (next_cert_path, next_key_path) = Which::Next.files(settings);
+    if next_key_path.exists() {
+        return Ok(false);
+    }
+    let CaFile::Present(certs) = CaFile::read(&next_cert_path)? else {
+        return Ok(false);
+    };
+    Ok(load_which(settings, Which::Current)?.is_some_and(|(current, _)| certs.contains(&current)))
+}
+
+/// Ensures one CA's key and certificate: made when missing, renewed (same key) when expiring.
+/// `ignore_cert`: the certificate file is a leftover, to be replaced.
+fn plan_one(settings: &Settings, which: Which, ignore_cert: bool) -> Result<Plan, Failure> {
+    let (cert_path, key_path) = which.files(settings);
+    let file = match ignore_cert {
+        true => CaFile::Missing,
+        false => CaFile::read(&cert_path)?,
+    };
     let key = KeyFile::read(&key_path)?;
     let mut plan = Plan::new();
-    plan.set("ca_cert_path", cert_path.to_string_lossy().into_owned());
-    plan.set("ca_key_path", key_path.to_string_lossy().into_owned());
+    plan.set(
+        &which.field("ca_cert_path"),
+        cert_path.to_string_lossy().into_owned(),
+    );
+    plan.set(
+        &which.field("ca_key_path"),
+        key_path.to_string_lossy().into_owned(),
+    );
     let dirs = crate::files::parents([&cert_path, &key_path]);
 
     let key = match key {
         KeyFile::Unreadable(why) => {
             return Err(Failure::new(format!(
-                "the CA key {} is unreadable ({why}); restore it from a backup",
+                "the {} key {} is unreadable ({why}); restore it from a backup",
+                which.what(),
                 key_path.display()
             )))
         }
         KeyFile::Missing => None,
         KeyFile::Present(key) => Some(key),
     };
-    let cert = match cert {
-        CertFile::Unreadable(why) => {
+    let bundle = match file {
+        CaFile::Unreadable(why) => {
             return Err(Failure::new(format!(
-                "the CA certificate {} is unreadable ({why}); restore it, or remove it to sign \
+                "the {} certificate {} is unreadable ({why}); restore it, or remove it to sign \
                  a new one with the existing key",
+                which.what(),
                 cert_path.display()
             )))
         }
-        CertFile::Missing => None,
-        CertFile::Present(cert) => Some(*cert),
+        CaFile::Missing => Vec::new(),
+        CaFile::Present(certs) => certs,
     };
 
-    match (cert, key) {
-        (None, None) => {
+    match (bundle.is_empty(), key) {
+        (true, None) => {
             plan.merge(settings.plan_dirs(&dirs)?);
             plan.diff(Diff {
                 before: String::new(),
@@ -65,45 +234,55 @@ pub fn plan(settings: &Settings) -> Result<Plan, Failure> {
             });
             plan.act(MakeCa {
                 settings: settings.clone(),
+                which,
                 cert_path,
                 key_path,
                 key: None,
-                why: "create the etcd CA".into(),
+                bundle,
+                index: None,
+                why: format!("create the etcd {}", which.what()),
             });
-            plan.set("ca_cert", Value::Null);
+            plan.set(&which.field("ca_cert"), Value::Null);
         }
-        (Some(_), None) => {
+        (false, None) => {
             return Err(Failure::new(format!(
-                "the CA certificate {} exists but its key {} does not: restore the key (from a \
-                 backup or the old CA host), or remove the certificate to start a new CA, which \
+                "the {what} certificate {} exists but its key {} does not: restore the key (from a \
+                 backup or the old CA host), or remove the certificate to start a new {what}, which \
                  re-issues every certificate",
                 cert_path.display(),
-                key_path.display()
+                key_path.display(),
+                what = which.what(),
             )))
         }
-        (None, Some(key)) => {
+        (true, Some(key)) => {
             plan.warn(format!(
-                "{} is missing: signing a new CA certificate with the existing key {}",
+                "{} is missing: signing a new {} certificate with the existing key {}",
                 cert_path.display(),
+                which.what(),
                 key_path.display()
             ));
             plan.merge(settings.plan_dirs(&dirs)?);
             plan.merge(settings.fix_attributes(&key_path, true)?);
             plan.act(MakeCa {
                 settings: settings.clone(),
+                which,
                 cert_path,
                 key_path,
                 key: Some(key),
-                why: "sign a CA certificate for the existing CA key".into(),
+                bundle,
+                index: None,
+                why: format!("sign a {} certificate for the existing key", which.what()),
             });
-            plan.set("ca_cert", Value::Null);
+            plan.set(&which.field("ca_cert"), Value::Null);
         }
-        (Some(cert), Some(key)) => {
-            check_pair(&cert, &key, &cert_path, &key_path)?;
+        (false, Some(key)) => {
+            let index = signed_as(&bundle, &key, &cert_path, &key_path)?;
+            let cert = bundle[index].clone();
             if key.algorithm_name() != settings.key_algorithm.name() {
                 plan.warn(format!(
-                    "the CA key is {}, not {} (key_algorithm): an existing CA is never replaced; \
+                    "the {} key is {}, not {} (key_algorithm): an existing CA is never replaced; \
                      key_algorithm applies to new keys",
+                    which.what(),
                     key.algorithm_name(),
                     settings.key_algorithm.name()
                 ));
@@ -124,17 +303,24 @@ pub fn plan(settings: &Settings) -> Result<Plan, Failure> {
                 });
                 plan.act(MakeCa {
                     settings: settings.clone(),
+                    which,
                     cert_path,
                     key_path,
                     key: Some(key),
-                    why: format!("renew the CA certificate with the same key ({reason})"),
+                    bundle,
+                    index: Some(index),
+                    why: format!(
+                        "renew the {} certificate with the same key ({reason})",
+                        which.what()
+                    ),
                 });
             }
-            plan.set("ca_cert", pki::certificate_to_pem(&cert)?);
-            plan.set("ca", ca_summary(&cert, &settings.clock));
+            plan.set(&which.field("ca_cert"), pki::certificate_to_pem(&cert)?);
+            plan.set(&which.field("ca"), ca_summary(&cert, &settings.clock));
             if plan.actions.is_empty() {
                 plan.msg = Some(format!(
-                    "the CA is in place ({} days left)",
+                    "the {} is in place ({} days left)",
+                    which.what(),
                     settings.clock.days_left(facts.not_after)
                 ));
             }
@@ -143,34 +329,46 @@ pub fn plan(settings: &Settings) -> Result<Plan, Failure> {
     Ok(plan)
 }
 
-/// Why `sign` cannot find the CA.
-pub fn missing_message(settings: &Settings) -> String {
-    let (cert_path, _) = settings.ca_files();
+/// Why `sign` cannot find the CA it signs with.
+pub fn missing_message(settings: &Settings, which: Which) -> String {
+    missing_file(which, "certificate", &which.files(settings).0)
+}
+
+fn missing_file(which: Which, what: &str, path: &std::path::Path) -> String {
+    let action = match which {
+        Which::Current => "action 'ca'",
+        Which::Next => "action 'ca' with next_ca: present",
+    };
     format!(
-        "the CA certificate {} is missing on this host: run action 'ca' here first (sign runs on \
-         the CA host, with the same layout and cert_dir)",
-        cert_path.display()
+        "the {} {what} {} is missing on this host: run {action} here first (sign runs on the CA \
+         host, with the same layout and cert_dir)",
+        which.what(),
+        path.display()
     )
 }
 
 /// The CA on this host, for `sign`: its certificate and key, checked; `None` when there is no
 /// CA at all.
 pub fn load(settings: &Settings) -> Result<Option<(Certificate, PrivateKey)>, Failure> {
-    let (cert_path, key_path) = settings.ca_files();
-    let missing = |what: &str, path: &std::path::Path| {
-        Failure::new(format!(
-            "the CA {what} {} is missing on this host: run action 'ca' here first (sign runs on \
-             the CA host, with the same layout and cert_dir)",
-            path.display()
-        ))
-    };
-    let cert = match CertFile::read(&cert_path)? {
-        CertFile::Present(cert) => *cert,
-        CertFile::Missing if !key_path.exists() => return Ok(None),
-        CertFile::Missing => return Err(missing("certificate", &cert_path)),
-        CertFile::Unreadable(why) => {
+    load_which(settings, Which::Current)
+}
+
+/// One of the CA host's CAs, checked; `None` when neither its certificate nor its key exists.
+pub fn load_which(
+    settings: &Settings,
+    which: Which,
+) -> Result<Option<(Certificate, PrivateKey)>, Failure> {
+    let (cert_path, key_path) = which.files(settings);
+    let missing =
+        |what: &str, path: &std::path::Path| Failure::new(missing_file(which, what, path));
+    let bundle = match CaFile::read(&cert_path)? {
+        CaFile::Present(certs) => certs,
+        CaFile::Missing if !key_path.exists() => return Ok(None),
+        CaFile::Missing => return Err(missing("certificate", &cert_path)),
+        CaFile::Unreadable(why) => {
             return Err(Failure::new(format!(
-                "the CA certificate {} is unreadable ({why})",
+                "the {} certificate {} is unreadable ({why})",
+                which.what(),
                 cert_path.display()
             )))
         }
@@ -180,35 +378,41 @@ pub fn load(settings: &Settings) -> Result<Option<(Certificate, PrivateKey)>, Fa
         KeyFile::Missing => return Err(missing("key", &key_path)),
         KeyFile::Unreadable(why) => {
             return Err(Failure::new(format!(
-                "the CA key {} is unreadable ({why})",
+                "the {} key {} is unreadable ({why})",
+                which.what(),
                 key_path.display()
             )))
         }
     };
-    check_pair(&cert, &key, &cert_path, &key_path)?;
-    Ok(Some((cert, key)))
+    let index = signed_as(&bundle, &key, &cert_path, &key_path)?;
+    Ok(Some((bundle[index].clone(), key)))
 }
 
-fn check_pair(
-    cert: &Certificate,
+/// The certificate of `bundle` that `key` signs as (a CA file holds more than one during a
+/// rotation), checked to be a CA.
+fn signed_as(
+    bundle: &[Certificate],
     key: &PrivateKey,
     cert_path: &std::path::Path,
     key_path: &std::path::Path,
-) -> Result<(), Failure> {
-    if !pki::can_sign_as(key, cert) {
-        return Err(Failure::new(format!(
-            "the CA key {} does not belong to the CA certificate {}; refusing to touch either",
-            key_path.display(),
-            cert_path.display()
-        )));
-    }
-    if !CertFacts::of(cert).is_ca {
+) -> Result<usize, Failure> {
+    let index = bundle
+        .iter()
+        .position(|cert| pki::can_sign_as(key, cert))
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "the CA key {} does not belong to the CA certificate {}; refusing to touch either",
+                key_path.display(),
+                cert_path.display()
+            ))
+        })?;
+    if !CertFacts::of(&bundle[index]).is_ca {
         return Err(Failure::new(format!(
             "{} is not a CA certificate (basicConstraints CA:TRUE is missing)",
             cert_path.display()
         )));
     }
-    Ok(())
+    Ok(index)
 }
 
 /// The CA entry of reports.
@@ -229,9 +433,13 @@ pub fn ca_summary(cert: &Certificate, clock: &Clock) -> Value {
 #[derive(Debug)]
 struct MakeCa {
     settings: Settings,
+    which: Which,
     cert_path: PathBuf,
     key_path: PathBuf,
     key: Option<PrivateKey>,
+    /// The CA file's certificates: the new one replaces the one at `index`, or comes first.
+    bundle: Vec<Certificate>,
+    index: Option<usize>,
     why: String,
 }
 
@@ -241,7 +449,7 @@ impl Action for MakeCa {
     }
 
     fn apply(&self, result: &mut Map<String, Value>) -> Result<(), Failure> {
-        let fail = |e: pki::Error| Failure::new(format!("making the CA: {e}"));
+        let fail = |e: pki::Error| Failure::new(format!("making the {}: {e}", self.which.what()));
         let mut files = Vec::new();
         let new_key;
         let key = match &self.key {
@@ -264,12 +472,22 @@ impl Action for MakeCa {
         )
         .map_err(fail)?;
         let pem = pki::certificate_to_pem(&cert).map_err(fail)?;
+        let mut bundle = self.bundle.clone();
+        match self.index {
+            Some(i) => bundle[i] = cert.clone(),
+            None => bundle.insert(0, cert.clone()),
+        }
+        let text = bundle
+            .iter()
+            .map(pki::certificate_to_pem)
+            .collect::<Result<String, _>>()
+            .map_err(fail)?;
         // A new key and its certificate in one batch: the key's rename comes first, so a crash
         // in between leaves a key without a certificate, which the next run signs one for.
-        files.push(self.settings.file(&self.cert_path, pem.as_bytes(), false));
+        files.push(self.settings.file(&self.cert_path, text.as_bytes(), false));
         Batch::write_now(files, result)?;
-        result.insert("ca_cert".into(), pem.into());
-        result.insert("ca".into(), ca_summary(&cert, clock));
+        result.insert(self.which.field("ca_cert"), pem.into());
+        result.insert(self.which.field("ca"), ca_summary(&cert, clock));
         Ok(())
     }
 }

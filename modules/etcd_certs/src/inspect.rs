@@ -6,6 +6,7 @@ use crate::pki::{self, CertFacts, PrivateKey, San};
 use kubeha_runtime::Failure;
 use serde_json::{json, Map, Value};
 use std::path::Path;
+use x509_cert::der::Encode;
 use x509_cert::Certificate;
 
 const DAY: u64 = 86_400;
@@ -90,6 +91,51 @@ impl CertFile {
                 Err(e) => CertFile::Unreadable(e.0),
             },
         })
+    }
+}
+
+/// A CA file: absent, unreadable (with why), or one or more CA certificates. Hosts trust every
+/// certificate in it; during a CA rotation it holds the current CA and the next one.
+#[derive(Debug, Clone)]
+pub enum CaFile {
+    Missing,
+    Unreadable(String),
+    Present(Vec<Certificate>),
+}
+
+impl CaFile {
+    pub fn read(path: &Path) -> Result<CaFile, Failure> {
+        Ok(match read_optional(path)? {
+            None => CaFile::Missing,
+            Some(text) => match pki::certificates_from_pem(&text) {
+                Ok(certs) => CaFile::Present(certs),
+                Err(e) => CaFile::Unreadable(e.0),
+            },
+        })
+    }
+
+    /// The certificates it holds (none when absent or unreadable).
+    pub fn certs(&self) -> &[Certificate] {
+        match self {
+            CaFile::Present(certs) => certs,
+            _ => &[],
+        }
+    }
+
+    /// True when it holds exactly `certs`, in any order.
+    pub fn holds_exactly(&self, certs: &[Certificate]) -> bool {
+        let der = |list: &[Certificate]| {
+            let mut der: Vec<Option<Vec<u8>>> = list.iter().map(|c| c.to_der().ok()).collect();
+            der.sort();
+            der
+        };
+        matches!(self, CaFile::Present(_)) && der(self.certs()) == der(certs)
+    }
+
+    /// Whether it holds `cert`.
+    pub fn holds(&self, cert: &Certificate) -> bool {
+        let der = cert.to_der().ok();
+        self.certs().iter().any(|c| c.to_der().ok() == der)
     }
 }
 

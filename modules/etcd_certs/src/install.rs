@@ -7,7 +7,7 @@
 //! certificate). Every check passes before anything is written.
 
 use crate::files::Deferred;
-use crate::inspect::{self, CertFile, KeyFile, Status};
+use crate::inspect::{self, CaFile, CertFile, KeyFile, Status};
 use crate::layout::Slot;
 use crate::pki::{self, CertFacts};
 use crate::{IssuedEntry, NodeParams, Settings};
@@ -38,10 +38,11 @@ pub fn plan(
         }
         _ => return Err(Failure::new(NEED_CA)),
     };
+    let trusted = &node.trusted;
     let (ca_cert_path, ca_key_path) = settings.ca_files();
-    // On the CA host, a foreign CA certificate must not replace the one the CA key signs with.
+    // On the CA host, foreign CA certificates must not replace the one the CA key signs with.
     if let KeyFile::Present(key) = KeyFile::read(&ca_key_path)? {
-        if !pki::can_sign_as(&key, &ca) {
+        if !trusted.iter().any(|cert| pki::can_sign_as(&key, cert)) {
             return Err(Failure::new(format!(
                 "option 'ca_cert' does not belong to this host's CA key {}: refusing to replace \
                  {} with it",
@@ -64,17 +65,26 @@ pub fn plan(
     // install costs one fsync per directory (each file still replaced atomically).
     let mut writes = Plan::new();
     let mut batch = Batch::new();
-    let existing_ca = CertFile::read(&ca_cert_path)?;
-    if same_certificate(&existing_ca, &ca) {
+    // The CA file holds exactly the certificates of ca_cert; in another order it is left as it
+    // is (etcd would be restarted for nothing).
+    let existing_ca = CaFile::read(&ca_cert_path)?;
+    if existing_ca.holds_exactly(trusted) {
         writes.merge(settings.fix_attributes(&ca_cert_path, false)?);
     } else {
-        write_cert(
+        let before = match &existing_ca {
+            CaFile::Present(certs) => {
+                Some(certs.iter().map(|c| inspect::diff_text(Some(c))).collect())
+            }
+            CaFile::Unreadable(why) => Some(format!("(unreadable: {why})\n")),
+            CaFile::Missing => None,
+        };
+        write_certs(
             settings,
             &mut writes,
             &mut batch,
             &ca_cert_path,
-            &existing_ca,
-            &ca,
+            before,
+            trusted,
         )?;
         changed.push("ca");
     }
@@ -101,13 +111,18 @@ pub fn plan(
                 let what = format!("put the new key {} in place", slot.key.display());
                 batch.rename(slot.pending_key(), slot.key.clone(), what);
             }
-            write_cert(
+            let before = match &existing {
+                CertFile::Present(old) => Some(inspect::diff_text(Some(old))),
+                CertFile::Unreadable(why) => Some(format!("(unreadable: {why})\n")),
+                CertFile::Missing => None,
+            };
+            write_certs(
                 settings,
                 &mut writes,
                 &mut batch,
                 &slot.cert,
-                &existing,
-                &cert,
+                before,
+                std::slice::from_ref(&cert),
             )?;
             changed.push(slot.name);
         }
@@ -243,30 +258,28 @@ fn same_certificate(existing: &CertFile, cert: &Certificate) -> bool {
     }
 }
 
-/// Plans writing `cert` to `path` in `batch`, with a diff people can read.
-fn write_cert(
+/// Plans writing `certs` to `path` in `batch`, with a diff people can read; `before` is what the
+/// diff shows of the file there now (`None`: absent).
+fn write_certs(
     settings: &Settings,
     plan: &mut Plan,
     batch: &mut Batch,
     path: &std::path::Path,
-    existing: &CertFile,
-    cert: &Certificate,
+    before: Option<String>,
+    certs: &[Certificate],
 ) -> Result<(), Failure> {
-    let pem = pki::certificate_to_pem(cert)?;
+    let pem = certs
+        .iter()
+        .map(pki::certificate_to_pem)
+        .collect::<Result<String, _>>()?;
     let file_plan = batch.add(settings.file(path, pem, false))?;
-    let before = match existing {
-        CertFile::Present(old) => inspect::diff_text(Some(old)),
-        CertFile::Unreadable(why) => format!("(unreadable: {why})\n"),
-        CertFile::Missing => String::new(),
-    };
     plan.diff(Diff {
-        before,
-        after: inspect::diff_text(Some(cert)),
-        before_header: if matches!(existing, CertFile::Missing) {
-            "(absent)".into()
-        } else {
-            path.to_string_lossy().into_owned()
+        before_header: match before {
+            None => "(absent)".into(),
+            Some(_) => path.to_string_lossy().into_owned(),
         },
+        before: before.unwrap_or_default(),
+        after: certs.iter().map(|c| inspect::diff_text(Some(c))).collect(),
         after_header: path.to_string_lossy().into_owned(),
     });
     plan.actions.extend(file_plan.actions);

@@ -105,6 +105,14 @@ impl Layout {
         }
     }
 
+    /// The next CA's certificate and key on the CA host, while a CA rotation is in progress.
+    pub fn next_ca_files(self, dir: &Path) -> (PathBuf, PathBuf) {
+        match self {
+            Layout::Kubeadm => (dir.join("etcd/ca-next.crt"), dir.join("etcd/ca-next.key")),
+            Layout::Kubespray => (dir.join("ca-next.pem"), dir.join("ca-next-key.pem")),
+        }
+    }
+
     /// The file that holds `profile`'s certificate for `node`. In kubespray's layout one
     /// `member-<node>.pem` serves etcd as both server and peer certificate (kubeadm's two
     /// profiles are identical), `admin-<node>.pem` is the health-check client and

@@ -90,6 +90,12 @@ impl Module for EtcdCerts {
         Opt::bool("rotate_keys").default(DefaultValue::Bool(false)),
         Opt::bool("force").default(DefaultValue::Bool(false)),
         Opt::str("ca_cert"),
+        Opt::str("next_ca")
+            .choices(ca::NextCa::NAMES)
+            .default(DefaultValue::Str("keep")),
+        Opt::str("issuer")
+            .choices(&["ca", "next_ca"])
+            .default(DefaultValue::Str("ca")),
         Opt::list("members", Kind::Dict)
             .suboptions(MEMBER)
             .default(DefaultValue::Json("[]")),
@@ -115,10 +121,42 @@ impl Module for EtcdCerts {
             params.ca_cert = None;
         }
         let settings = Settings::from_params(&params)?;
+        if params.next_ca != "keep" && params.action != "ca" {
+            return Err(Failure::new(format!(
+                "option 'next_ca' is for action 'ca' only, not '{}'",
+                params.action
+            )));
+        }
+        if params.issuer != "ca" && params.action != "sign" {
+            return Err(Failure::new(format!(
+                "option 'issuer' is for action 'sign' only, not '{}'",
+                params.action
+            )));
+        }
         match params.action.as_str() {
-            "ca" => ca::plan(&settings),
+            "ca" => {
+                let next_ca = ca::NextCa::parse(&params.next_ca).ok_or_else(|| {
+                    Failure::new(format!(
+                        "option 'next_ca' must be one of: {}; got: {}",
+                        ca::NextCa::NAMES.join(", "),
+                        params.next_ca
+                    ))
+                })?;
+                ca::plan(&settings, next_ca)
+            }
             "request" => request::plan(&settings, &NodeParams::from_params(&params)?),
-            "sign" => sign::plan(&settings, &params.requests, &params.members),
+            "sign" => {
+                let issuer = match params.issuer.as_str() {
+                    "ca" => ca::Which::Current,
+                    "next_ca" => ca::Which::Next,
+                    other => {
+                        return Err(Failure::new(format!(
+                            "option 'issuer' must be ca or next_ca, got '{other}'"
+                        )))
+                    }
+                };
+                sign::plan(&settings, issuer, &params.requests, &params.members)
+            }
             "install" => install::plan(
                 &settings,
                 &NodeParams::from_params(&params)?,
@@ -151,6 +189,8 @@ pub struct Params {
     pub rotate_keys: bool,
     pub force: bool,
     pub ca_cert: Option<String>,
+    pub next_ca: String,
+    pub issuer: String,
     pub members: Vec<MemberParams>,
     pub requests: Vec<RequestEntry>,
     pub issued: Vec<IssuedEntry>,
@@ -276,8 +316,11 @@ impl Settings {
 pub struct NodeParams {
     pub member: Member,
     pub profiles: Vec<Profile>,
-    /// The CA certificate the task passed (`ca_cert`), when it did.
+    /// The CA certificate the task passed (`ca_cert`), when it did: the one certificates must be
+    /// signed by.
     pub ca_cert: Option<Certificate>,
+    /// Every certificate of `ca_cert`, that one first: what the CA file must hold.
+    pub trusted: Vec<Certificate>,
 }
 
 impl NodeParams {
@@ -302,15 +345,15 @@ impl NodeParams {
                 profiles.push(profile);
             }
         }
-        let ca_cert = p
-            .ca_cert
-            .as_deref()
-            .map(|pem| parse_ca_cert("ca_cert", pem))
-            .transpose()?;
+        let trusted = match p.ca_cert.as_deref() {
+            Some(pem) => parse_ca_certs("ca_cert", pem)?,
+            None => Vec::new(),
+        };
         Ok(NodeParams {
             member,
             profiles,
-            ca_cert,
+            ca_cert: trusted.first().cloned(),
+            trusted,
         })
     }
 
@@ -329,24 +372,37 @@ impl NodeParams {
     }
 }
 
-/// A CA certificate given as PEM text in option `option`: it must be a CA and sign itself.
-pub fn parse_ca_cert(option: &str, pem: &str) -> Result<Certificate, Failure> {
-    let cert = pki::certificate_from_pem(pem).map_err(|e| {
+/// CA certificates given as PEM text in option `option` (one, or a bundle during a CA rotation):
+/// each must be a CA and sign itself; no certificate twice.
+pub fn parse_ca_certs(option: &str, pem: &str) -> Result<Vec<Certificate>, Failure> {
+    let certs = pki::certificates_from_pem(pem).map_err(|e| {
         Failure::new(format!(
-            "option '{option}' must be a PEM CA certificate: {e}"
+            "option '{option}' must be a PEM CA certificate (or several, during a CA rotation): {e}"
         ))
     })?;
-    if !pki::CertFacts::of(&cert).is_ca {
-        return Err(Failure::new(format!(
-            "option '{option}' is not a CA certificate (basicConstraints CA:TRUE is missing)"
-        )));
+    for (i, cert) in certs.iter().enumerate() {
+        let which = match certs.len() {
+            1 => String::new(),
+            _ => format!(" (certificate {})", i + 1),
+        };
+        if !pki::CertFacts::of(cert).is_ca {
+            return Err(Failure::new(format!(
+                "option '{option}'{which} is not a CA certificate (basicConstraints CA:TRUE is \
+                 missing)"
+            )));
+        }
+        pki::issued_by(cert, cert).map_err(|e| {
+            Failure::new(format!(
+                "option '{option}'{which} is not a self-signed CA certificate: {e}"
+            ))
+        })?;
+        if certs[..i].contains(cert) {
+            return Err(Failure::new(format!(
+                "option '{option}'{which} holds the same certificate twice"
+            )));
+        }
     }
-    pki::issued_by(&cert, &cert).map_err(|e| {
-        Failure::new(format!(
-            "option '{option}' is not a self-signed CA certificate: {e}"
-        ))
-    })?;
-    Ok(cert)
+    Ok(certs)
 }
 
 fn now() -> u64 {

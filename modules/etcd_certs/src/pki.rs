@@ -522,6 +522,22 @@ pub fn hex_upper(bytes: &[u8]) -> String {
     kubeha_runtime::digest::hex(bytes).to_ascii_uppercase()
 }
 
+/// Every `CERTIFICATE` PEM block of `text`, in order (a CA file may hold a bundle: the CAs a
+/// host trusts during a CA rotation). At least one.
+pub fn certificates_from_pem(text: &str) -> Result<Vec<Certificate>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        certs.push(certificate_from_pem(&rest[start..])?);
+        rest = &rest[start + BEGIN.len()..];
+    }
+    if certs.is_empty() {
+        return err("no PEM CERTIFICATE block".to_string());
+    }
+    Ok(certs)
+}
+
 /// The first `CERTIFICATE` PEM block of `text` (a file may hold a bundle).
 pub fn certificate_from_pem(text: &str) -> Result<Certificate> {
     const END: &str = "-----END CERTIFICATE-----";

@@ -8,7 +8,7 @@
 
 use crate::ca::{self, BACKDATE_SECONDS};
 use crate::files::Deferred;
-use crate::inspect::san_texts;
+use crate::inspect::{san_texts, CaFile};
 use crate::layout::{Layout, Member, Profile};
 use crate::pki::{self, CertFacts, KeyAlgorithm, PrivateKey, San, Usage};
 use crate::{IssuedEntry, MemberParams, RequestEntry, Settings};
@@ -29,15 +29,16 @@ struct Item {
 
 pub fn plan(
     settings: &Settings,
+    issuer: ca::Which,
     requests: &[RequestEntry],
     members: &[MemberParams],
 ) -> Result<Plan, Failure> {
     let members = known_members(members)?;
-    let ca = ca::load(settings)?;
+    let ca = ca::load_which(settings, issuer)?;
     let planned_in_check_mode = !requests.is_empty() && requests.iter().all(|r| r.csr.is_none());
     let Some((ca_cert, ca_key)) = ca else {
         if !planned_in_check_mode {
-            return Err(Failure::new(ca::missing_message(settings)));
+            return Err(Failure::new(ca::missing_message(settings, issuer)));
         }
         // A check-mode run before the CA exists: say what would be signed.
         for (i, entry) in requests.iter().enumerate() {
@@ -48,10 +49,23 @@ pub fn plan(
         plan.set("issued", json!([]));
         plan.act(Deferred {
             what: format!("sign {} requests", requests.len()),
-            missing: ca::missing_message(settings),
+            missing: ca::missing_message(settings, issuer),
         });
         return Ok(plan);
     };
+    if issuer == ca::Which::Next {
+        // It signs only once members trust it: the first step of a rotation puts it in every
+        // host's CA file, this one's too.
+        let (cert_path, _) = settings.ca_files();
+        if !CaFile::read(&cert_path)?.holds(&ca_cert) {
+            return Err(Failure::new(format!(
+                "refusing to sign with the next CA: {} does not hold its certificate yet; install \
+                 the current and the next CA certificates on every host first (action install, \
+                 ca_cert holding both), so that every member trusts what it signs",
+                cert_path.display()
+            )));
+        }
+    }
     let clock = &settings.clock;
     let ca_facts = CertFacts::of(&ca_cert);
     if ca_facts.not_after <= clock.now {

@@ -101,6 +101,22 @@ fn bad_input_fails_naming_the_option_and_changes_nothing() {
             "option 'members' lists cp1 twice",
         ),
         (
+            json!({"action": "request", "cert_dir": dir, "node_name": "cp1", "next_ca": "present"}),
+            "option 'next_ca' is for action 'ca' only, not 'request'",
+        ),
+        (
+            json!({"action": "ca", "cert_dir": dir, "issuer": "next_ca"}),
+            "option 'issuer' is for action 'sign' only, not 'ca'",
+        ),
+        (
+            json!({"action": "ca", "cert_dir": dir, "next_ca": "rotate"}),
+            "option 'next_ca' (in etcd_certs module) must be one of: keep, present, promote; got: rotate",
+        ),
+        (
+            json!({"action": "sign", "cert_dir": dir, "issuer": "next_ca"}),
+            "the next CA certificate",
+        ),
+        (
             json!({"action": "ca", "cert_dir": dir, "colour": "red"}),
             "Unsupported parameters for (etcd_certs module): colour. Supported parameters include: action, ca_cert,",
         ),
@@ -114,6 +130,16 @@ fn bad_input_fails_naming_the_option_and_changes_nothing() {
         .failed();
     assert!(
         r.msg().contains("option 'ca_cert' is not a CA certificate"),
+        "{}",
+        r.msg()
+    );
+    // The same CA twice in a bundle.
+    let ca = fs::read_to_string(pki.members[0].dir.join("etcd/ca.crt")).unwrap();
+    let r = run(json!({"action": "install", "cert_dir": dir, "node_name": "cp1", "ca_cert": format!("{ca}{ca}")}))
+        .failed();
+    assert!(
+        r.msg()
+            .contains("(certificate 2) holds the same certificate twice"),
         "{}",
         r.msg()
     );

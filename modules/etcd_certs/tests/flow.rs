@@ -684,3 +684,172 @@ fn the_ca_is_never_silently_replaced() {
     let failed = pki.sign(&[], json!({})).failed();
     assert!(failed.msg().contains("does not belong"), "{}", failed.msg());
 }
+
+/// The requests of every member, against `ca_cert`.
+fn requests_of(pki: &Pki, ca_cert: &str) -> Vec<Value> {
+    (0..pki.members.len())
+        .flat_map(|i| {
+            let request = pki.request(i, &json!(ca_cert), json!({})).ok();
+            request.answer["requests"].as_array().cloned().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_ca_rotation_trusts_both_reissues_everything_then_drops_the_old_ca() {
+    let pki = Pki::new("kubespray", 3);
+    let first = pki.round(json!({}), json!({}));
+    let old_ca = first.ca.answer["ca_cert"].as_str().unwrap().to_owned();
+    let ca_dir = pki.ca_dir().to_owned();
+    let old_key = fs::read(ca_dir.join("ca-key.pem")).unwrap();
+    assert!(pki.ca(json!({})).ok().answer["next_ca_cert"].is_null());
+
+    // Planned in check mode: nothing written.
+    let before = pki.snapshot();
+    let planned = pki
+        .ca(json!({"next_ca": "present", "_ansible_check_mode": true}))
+        .ok();
+    assert!(planned.changed() && planned.answer["next_ca_cert"].is_null());
+    assert!(before == pki.snapshot());
+
+    // Step 1: the next CA, then every host trusts both.
+    let started = pki.ca(json!({"next_ca": "present"})).ok();
+    assert!(started.changed());
+    assert_eq!(started.answer["ca_cert"], json!(old_ca));
+    let next_ca = started.answer["next_ca_cert"].as_str().unwrap().to_owned();
+    assert_ne!(next_ca, old_ca);
+    assert_eq!(mode(&ca_dir.join("ca-next-key.pem")), 0o600);
+    let again = pki.ca(json!({"next_ca": "present"})).ok();
+    assert!(!again.changed(), "{}", again.stdout);
+    assert_eq!(
+        pki.ca(json!({})).ok().answer["next_ca_cert"],
+        json!(next_ca)
+    );
+    // Until the CA host trusts it, the next CA neither signs nor becomes the CA.
+    let before = pki.snapshot();
+    let refused = pki.sign(&[], json!({"issuer": "next_ca"})).failed();
+    assert!(
+        refused.msg().contains("does not hold its certificate yet"),
+        "{}",
+        refused.msg()
+    );
+    let refused = pki.ca(json!({"next_ca": "promote"})).failed();
+    assert!(
+        refused.msg().contains("refusing to promote the next CA"),
+        "{}",
+        refused.msg()
+    );
+    assert!(before == pki.snapshot());
+
+    let both = format!("{old_ca}{next_ca}");
+    for i in 0..3 {
+        let request = pki.request(i, &json!(both), json!({})).ok();
+        assert!(
+            !request.changed(),
+            "judged against the current CA: {}",
+            request.stdout
+        );
+        let install = pki
+            .install_with(i, &json!(both), &json!([]), json!({}))
+            .ok();
+        assert_eq!(install.answer["changed_certs"], json!(["ca"]));
+        assert_eq!(install.answer["etcd_restart_needed"], json!(true));
+        assert_eq!(
+            fs::read_to_string(pki.members[i].dir.join("ca.pem")).unwrap(),
+            both
+        );
+    }
+
+    // Step 2: everything re-issued by the next CA; the CA files stay (same CAs, other order).
+    let next_first = format!("{next_ca}{old_ca}");
+    let requests = requests_of(&pki, &next_first);
+    assert_eq!(requests.len(), 9, "member, admin and node of each host");
+    assert!(requests.iter().all(|r| r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not issued by the current CA")));
+    let signed = pki.sign(&requests, json!({"issuer": "next_ca"})).ok();
+    assert_eq!(signed.answer["ca_cert"], json!(next_ca));
+    for i in 0..3 {
+        let install = pki
+            .install_with(i, &json!(next_first), &signed.answer["issued"], json!({}))
+            .ok();
+        assert_eq!(
+            install.answer["changed_certs"],
+            json!(["member", "admin", "node"])
+        );
+        assert_eq!(install.answer["etcd_restart_needed"], json!(false));
+        assert_eq!(
+            fs::read_to_string(pki.members[i].dir.join("ca.pem")).unwrap(),
+            both
+        );
+    }
+    assert!(requests_of(&pki, &next_first).is_empty());
+    if openssl().is_some() {
+        let node = &pki.members[1];
+        let member = node.dir.join("member-cp2.pem");
+        assert_verifies(&node.dir.join("ca.pem"), std::slice::from_ref(&member));
+        let only_next = pki.root.path().join("next.pem");
+        fs::write(&only_next, &next_ca).unwrap();
+        assert_verifies(&only_next, &[member]);
+    }
+
+    // Step 3: the next CA becomes the CA, and every host trusts it alone.
+    let promoted = pki.ca(json!({"next_ca": "promote"})).ok();
+    assert!(promoted.changed());
+    assert_eq!(promoted.answer["ca_cert"], json!(next_ca));
+    assert!(promoted.answer["next_ca_cert"].is_null());
+    assert!(!ca_dir.join("ca-next.pem").exists() && !ca_dir.join("ca-next-key.pem").exists());
+    assert_ne!(
+        fs::read(ca_dir.join("ca-key.pem")).unwrap(),
+        old_key,
+        "the old CA key is gone"
+    );
+    for i in 0..3 {
+        let install = pki
+            .install_with(i, &json!(next_ca), &json!([]), json!({}))
+            .ok();
+        assert_eq!(install.answer["changed_certs"], json!(["ca"]));
+        assert_eq!(install.answer["etcd_restart_needed"], json!(true));
+        assert_eq!(
+            fs::read_to_string(pki.members[i].dir.join("ca.pem")).unwrap(),
+            next_ca
+        );
+    }
+    let round = pki.round(json!({}), json!({}));
+    assert_eq!(round.ca.answer["ca_cert"], json!(next_ca));
+    assert!(round.ca.answer["next_ca_cert"].is_null());
+    assert!(!round.ca.changed() && !round.sign.changed());
+    assert!(round
+        .requests
+        .iter()
+        .chain(&round.installs)
+        .all(|r| !r.changed()));
+    assert!(!pki.ca(json!({"next_ca": "promote"})).ok().changed());
+}
+
+#[test]
+fn a_promotion_that_stopped_halfway_is_finished_not_taken_for_a_next_ca() {
+    let pki = Pki::new("kubeadm", 1);
+    let first = pki.round(json!({}), json!({}));
+    let old_ca = first.ca.answer["ca_cert"].as_str().unwrap().to_owned();
+    let next_ca = pki.ca(json!({"next_ca": "present"})).ok().answer["next_ca_cert"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let both = json!(format!("{old_ca}{next_ca}"));
+    pki.install_with(0, &both, &json!([]), json!({})).ok();
+    // The promotion's first step (the key moved) without its second (the certificate removed).
+    let etcd = pki.ca_dir().join("etcd");
+    fs::rename(etcd.join("ca-next.key"), etcd.join("ca.key")).unwrap();
+    let keep = pki.ca(json!({})).ok();
+    assert_eq!(keep.answer["ca_cert"], json!(next_ca));
+    assert!(keep.answer["next_ca_cert"].is_null());
+    assert!(keep.answer["warnings"]
+        .to_string()
+        .contains("stopped halfway"));
+    let finished = pki.ca(json!({"next_ca": "promote"})).ok();
+    assert!(finished.changed());
+    assert!(!etcd.join("ca-next.crt").exists());
+    assert!(!pki.ca(json!({"next_ca": "promote"})).ok().changed());
+}
