@@ -19,7 +19,7 @@ from labtools import Lab, keeps_lab
 # takes out cp3 powered off, test_reset.py undoes that cluster, test_lab.py takes the lab itself
 # down and up, and test_topologies.py brings other inventories up in its place: they run last, in
 # that order (sort is stable: the rest keep pytest's order).
-LAST = {"test_rotate_ca.py": 0.9, "test_remove_node.py": 1, "test_scale.py": 1.5, "test_recover.py": 1.7, "test_remove_dead.py": 1.8,
+LAST = {"test_rotate_ca.py": 0.9, "test_lb_host.py": 0.95, "test_remove_node.py": 1, "test_scale.py": 1.5, "test_recover.py": 1.7, "test_remove_dead.py": 1.8,
         "test_reset.py": 2, "test_lab.py": 3, "test_topologies.py": 4}
 
 

@@ -79,6 +79,13 @@ def test_remove_node_takes_cp3_out_without_losing_a_request_or_a_write(lab, clus
     assert wait_until(lambda: healthy(lab, "cp1") == 3, 30)
     assert members(lab) == ["etcd1", "etcd2", "etcd3"]
 
+    # One LB host alone would hold the VIP with no VRRP peer: refused before any change.
+    proc, _ = playbook(lab, "remove-node.yml", "-e", "node=lb1")
+    assert proc.returncode != 0
+    assert "would leave lb2 alone holding the apiserver VIP" in proc.stdout, proc.stdout[-3000:]
+    assert backends(lab) == {h: everyone for h in CONFIGS}
+    assert lab.exec("lb1", "pidof", "keepalived", check=False).returncode == 0
+
     proc, recap, figures = under_load(lab, "remove", STAYING, "remove-node.yml", "-e", "node=cp3", seconds=45)
     record("remove-node: a control-plane + etcd host, live", figures)
     assert figures["failed"] == 0 and figures["lost_writes"] == 0, figures
