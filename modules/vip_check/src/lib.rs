@@ -11,8 +11,12 @@
 //! With `vrrp_scan` it also listens on the VIPs' segment for a few seconds and reports the VRRP
 //! virtual routers heard ([`scan`], [`vrrp`]); given our `virtual_router_id` and our hosts'
 //! addresses, it fails when another cluster already uses that VRID.
+//!
+//! With `install_probe` it only copies itself to where keepalived runs the probe ([`install`]):
+//! the one thing it ever changes.
 
 pub mod checks;
+pub mod install;
 pub mod probe;
 pub mod scan;
 pub mod tls;
@@ -41,6 +45,7 @@ pub struct VipCheck;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub vips: Vec<String>,
+    pub install_probe: Option<String>,
     pub state: String,
     pub timeout: i64,
     pub port: Option<i64>,
@@ -70,7 +75,8 @@ const VRRP_SCAN: &[Opt] = &[
 impl Module for VipCheck {
     const NAME: &'static str = "vip_check";
     const SPEC: &'static [Opt] = &[
-        Opt::list("vips", Kind::Str).required(),
+        Opt::list("vips", Kind::Str).default(DefaultValue::Json("[]")),
+        Opt::path("install_probe"),
         Opt::str("state")
             .choices(&["any", "present", "absent"])
             .default(DefaultValue::Str("any")),
@@ -84,6 +90,15 @@ impl Module for VipCheck {
     type Params = Params;
 
     fn plan(params: Params) -> Result<Plan, Failure> {
+        if let Some(dest) = &params.install_probe {
+            if !params.vips.is_empty() || params.vrrp_scan.is_some() || params.port.is_some() {
+                return Err(Failure::new(
+                    "option 'install_probe' is used alone: give vips, port and vrrp_scan in \
+                     another task",
+                ));
+            }
+            return install::plan(dest);
+        }
         let spec = Spec::from_params(&params)?;
         let outcome = check_until_done(&spec, net::host_addresses)?;
         let mut plan = Plan::new();
@@ -161,7 +176,9 @@ struct Tls {
 impl Spec {
     fn from_params(p: &Params) -> Result<Spec, Failure> {
         if p.vips.is_empty() {
-            return Err(Failure::new("option 'vips' must list at least one address"));
+            return Err(Failure::new(
+                "option 'vips' must list at least one address (or give install_probe alone)",
+            ));
         }
         let mut vips: Vec<Cidr> = Vec::with_capacity(p.vips.len());
         for (i, text) in p.vips.iter().enumerate() {

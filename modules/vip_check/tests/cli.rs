@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 kubeha_runtime::module_tests! {
     module: vip_check::VipCheck,
     // No case waits, listens or opens a connection (timeout 0, no port, no vrrp_scan), so
-    // generated addresses are parsed and looked up on this host, never contacted.
+    // generated addresses are parsed and looked up on this host, never contacted. Nor does one
+    // install the probe: in process, that would copy the test binary itself (its own test does).
     fuzz: fuzz::Check {
         seed: 0x7669_7063,
         base: |_| json!({"vips": ["127.0.0.1", "10.0.0.100/24"], "state": "any"}),
-        fixed: |_| json!({"timeout": 0, "port": null, "tls_check": false, "vrrp_scan": null}),
+        fixed: |_| json!({"timeout": 0, "port": null, "tls_check": false, "vrrp_scan": null, "install_probe": null}),
     },
     binary: Subject {
         binary: Binary::new(common::BIN),
@@ -228,8 +229,10 @@ fn a_silent_server_costs_at_most_probe_timeout() {
 #[test]
 fn bad_options_fail_clearly() {
     for (options, expect) in [
-        (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: port, probe_timeout, server_name, state, timeout, tls_check, vips, vrrp_scan."),
-        (json!({}), "missing required arguments: vips"),
+        (json!({"vips": ["10.0.0.1"], "colour": "red"}), "Unsupported parameters for (vip_check module): colour. Supported parameters include: install_probe, port, probe_timeout, server_name, state, timeout, tls_check, vips, vrrp_scan."),
+        (json!({}), "option 'vips' must list at least one address (or give install_probe alone)"),
+        (json!({"install_probe": "etc/vip_check"}), "option 'install_probe' must be an absolute path, got 'etc/vip_check'"),
+        (json!({"install_probe": "/tmp/x", "vips": ["10.0.0.1"]}), "option 'install_probe' is used alone"),
         (json!({"vips": "10.0.0.300"}), "option 'vips[0]' must be an IP address"),
         (json!({"vips": ["10.0.0.1"], "timeout": "soon"}), "option 'timeout'"),
         (json!({"vips": ["10.0.0.1"], "state": "up"}), "state"),
@@ -539,4 +542,53 @@ fn vrrp_scan_on_loopback_hears_nothing_and_is_bounded() {
         r.answer
     );
     assert_eq!(r.answer["vrrp_routers"], json!([]));
+}
+
+#[test]
+fn install_probe_copies_this_binary_and_a_rerun_changes_nothing() {
+    if !is_root() {
+        eprintln!("skipped: installing the probe makes it root's");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("keepalived/vip_check");
+    let task = json!({"install_probe": dest});
+    let planned = module(
+        &[],
+        json!({"install_probe": dest, "_ansible_check_mode": true}),
+    )
+    .ok();
+    assert!(planned.changed() && !dest.exists());
+    let first = module(&[], task.clone()).ok();
+    assert!(first.changed(), "{}", first.stdout);
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(common::BIN).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    let again = module(&[], task.clone()).ok();
+    assert!(!again.changed(), "{}", again.stdout);
+    // The installed copy is the probe keepalived runs.
+    let out = std::process::Command::new(&dest)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--probe"));
+    // A damaged copy is replaced; the diff never shows the binary.
+    std::fs::write(&dest, b"not the probe").unwrap();
+    let repaired = module(&[], json!({"install_probe": dest, "_ansible_diff": true})).ok();
+    assert!(repaired.changed());
+    assert!(
+        !repaired.stdout.contains("not the probe"),
+        "{}",
+        repaired.stdout
+    );
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(common::BIN).unwrap()
+    );
 }
