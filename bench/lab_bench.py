@@ -21,6 +21,8 @@ round by round (so both see the same machine load) and reports medians and the m
 3. Module execution alone on a host: haproxy_config (steady state) against a no-op static binary.
 4. Bytes on the wire per host per run (the controller's interface counters).
 5. cluster.yml wall time on 3 hosts against 9 hosts.
+6. Steady-state cluster.yml on the 6-host lab (a rerun with nothing to change), and the same
+   rerun without the router id check.
 
 Usage: bench/lab_bench.py [--tasks N] [--rounds R] [--only NAME,...] [--keep] [--out FILE]
 """
@@ -302,6 +304,22 @@ def bench_exec(args, tmp, results):
                         if p.is_file() and not p.suffix}
 
 
+# --- 6. steady-state cluster.yml on the 6-host lab ---------------------------------------------
+
+def bench_steady(args, tmp, results):
+    """cluster.yml rerun with nothing to change, on the lab's six hosts; in the same rounds, the
+    same rerun without the router id check (kubeha_lb_vrid_scan=false), which shows what the
+    check costs once the probe's record answers it."""
+    playbook("cluster.yml")                                   # converge
+    time.sleep(4)                                             # the probes' record covers 3 s
+    sides = {"cluster.yml": [], "without the router id check": []}
+    for _ in range(args.rounds):
+        sides["cluster.yml"].append(playbook("cluster.yml"))
+        sides["without the router id check"].append(playbook("cluster.yml", "-e", "kubeha_lb_vrid_scan=false"))
+    results["steady"] = {side: round(statistics.median(runs), 2) for side, runs in sides.items()}
+    results["steady"]["runs"] = {side: [round(r, 2) for r in runs] for side, runs in sides.items()}
+
+
 # --- 5. 3 hosts against 9 -----------------------------------------------------------------------
 
 def bench_scaling(args, tmp, results):
@@ -330,7 +348,7 @@ def main():
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--exec-runs", type=int, default=200)
-    parser.add_argument("--only", default="per_task,role,exec,scaling")
+    parser.add_argument("--only", default="per_task,role,exec,steady,scaling")
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     parser.add_argument("--out", default=str(BENCH / "results" / "lab.json"))
     args = parser.parse_args()
@@ -342,7 +360,7 @@ def main():
     lab("up", timeout=1800)
     with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
         for name, fn in (("per_task", bench_per_task), ("role", bench_role), ("exec", bench_exec),
-                         ("scaling", bench_scaling)):
+                         ("steady", bench_steady), ("scaling", bench_scaling)):
             if name in only:
                 start = time.monotonic()
                 fn(args, tmp, results)

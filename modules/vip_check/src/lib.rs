@@ -18,6 +18,7 @@
 pub mod checks;
 pub mod install;
 pub mod probe;
+pub mod record;
 pub mod scan;
 pub mod tls;
 pub mod vrrp;
@@ -28,7 +29,7 @@ use kubeha_runtime::{check, CliExit, DefaultValue, Failure, Kind, Module, Opt, P
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How often the host's addresses are read and the probes rerun while waiting.
@@ -63,6 +64,7 @@ pub struct ScanParams {
     pub seconds: f64,
     pub virtual_router_id: Option<i64>,
     pub own_sources: Vec<String>,
+    pub record: Option<String>,
 }
 
 const VRRP_SCAN: &[Opt] = &[
@@ -70,6 +72,7 @@ const VRRP_SCAN: &[Opt] = &[
     Opt::new("seconds", Kind::Float).default(DefaultValue::Json("3.0")),
     Opt::int("virtual_router_id"),
     Opt::list("own_sources", Kind::Str).default(DefaultValue::Json("[]")),
+    Opt::path("record"),
 ];
 
 impl Module for VipCheck {
@@ -128,7 +131,24 @@ impl Module for VipCheck {
         if let Some(scan) = &spec.scan {
             let addrs = net::host_addresses()?;
             let listen = scan.listen_on(&spec.vips, &addrs)?;
-            let heard = scan::listen(&listen)?;
+            let seconds = listen.duration.as_secs_f64();
+            let recorded = scan.record.as_deref().and_then(|path| {
+                record::usable(path.as_ref(), &listen.interface, seconds, record::now())
+            });
+            // A collision in the record is confirmed by listening now: the other cluster may
+            // have stopped in the seconds the record looks back over.
+            let collides = |routers: &[scan::Router]| {
+                scan.ours
+                    .as_ref()
+                    .is_some_and(|ours| !scan::collisions(routers, ours).is_empty())
+            };
+            let heard = match recorded {
+                Some((routers, listened)) if !collides(&routers) => {
+                    plan.set("vrrp_scan_record", json!({"listened_seconds": listened}));
+                    scan::Heard::from_routers(routers)
+                }
+                _ => scan::listen(&listen)?,
+            };
             scan.report(&listen, &heard, &mut plan)?;
         }
         Ok(plan)
@@ -158,6 +178,8 @@ struct ScanSpec {
     duration: Duration,
     /// Our virtual router, when the scan checks for collisions with it.
     ours: Option<scan::Ours>,
+    /// The probe's record, read instead of listening while it is fresh ([`record`]).
+    record: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,45 +351,30 @@ impl ScanSpec {
             }
             None => None,
         };
+        if let Some(path) = &p.record {
+            if !path.starts_with('/') {
+                return Err(Failure::new(format!(
+                    "option 'vrrp_scan.record' must be an absolute path, got '{path}'"
+                )));
+            }
+        }
         Ok(ScanSpec {
             interface: p.interface.clone(),
             duration: Duration::from_secs_f64(p.seconds),
             ours,
+            record: p.record.clone(),
         })
     }
 
     /// Where to listen: the given interface, or the one whose subnet holds a VIP (the first
     /// that has one), as keepalived_config finds it.
     fn listen_on(&self, vips: &[Cidr], addrs: &[HostAddr]) -> Result<scan::Listen, Failure> {
-        let interface = match &self.interface {
-            Some(name) => name.clone(),
-            None => vips
-                .iter()
-                .find_map(|v| match net::home_of(addrs, v.addr) {
-                    net::Home::Interface(a) => Some(a.interface.clone()),
-                    net::Home::Nowhere | net::Home::Ambiguous(_) => None,
-                })
-                .ok_or_else(|| {
-                    let vips: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
-                    Failure::new(format!(
-                        "option 'vrrp_scan.interface' is not set and no one interface here is \
-                         in the subnet of {}: set it to the interface of the VRRP segment",
-                        scan::list(&vips)
-                    ))
-                })?,
-        };
-        let ipv6: Vec<Ipv6Addr> = addrs
-            .iter()
-            .filter(|a| a.interface == interface)
-            .filter_map(|a| match a.addr {
-                IpAddr::V6(v6) => Some(v6),
-                IpAddr::V4(_) => None,
-            })
-            .collect();
-        Ok(scan::Listen {
-            interface,
-            duration: self.duration,
-            ipv6_destinations: (!ipv6.is_empty()).then_some(ipv6),
+        let vips: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        scan::segment(self.interface.as_deref(), &vips, addrs, self.duration).map_err(|e| {
+            Failure::new(format!(
+                "option 'vrrp_scan.interface' is not set and {e}: set it to the interface of \
+                 the VRRP segment"
+            ))
         })
     }
 

@@ -6,7 +6,7 @@
 //! a stuck socket or `/proc` read cannot make keepalived wait for it.
 
 use crate::checks::{self, Deadline};
-use crate::tls;
+use crate::{record, scan, tls};
 use kubeha_runtime::CliExit;
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +47,11 @@ first failure:
                          socket); repeat for each backend, [v6]:PORT for IPv6
   --timeout SECONDS      time budget for all checks (default 0.8); keep it below the
                          vrrp_script's timeout, which defaults to its interval
+  --vrrp-record PATH     while the probe runs, also listen for VRRP adverts on the segment
+                         of the --vrrp-vip addresses, and merge what it heard into PATH
+                         (JSON; needs CAP_NET_RAW, else nothing is recorded): the module's
+                         vrrp_scan.record then needs no listening of its own
+  --vrrp-vip ADDRESS     a VIP whose segment --vrrp-record listens on; repeat for several
   --watch SECONDS        after the checks pass, keep watching the --process/--pid-file
                          processes until SECONDS after the start, and fail within 20 ms
                          of the last one ending (a reload's new process takes over the
@@ -78,6 +83,10 @@ pub struct Probe {
     pub backends: Vec<SocketAddr>,
     pub timeout: Duration,
     pub watch: Option<Duration>,
+    /// `--vrrp-record`: where to record the VRRP adverts heard while the probe runs.
+    pub vrrp_record: Option<PathBuf>,
+    /// `--vrrp-vip`: the VIPs whose segment it listens on.
+    pub vrrp_vips: Vec<IpAddr>,
 }
 
 /// The module's command-line hook: claims `--probe`, `--help`, `-h` and `--version`, and any
@@ -103,11 +112,19 @@ pub fn cli(args: &[OsString]) -> Option<CliExit> {
         "--probe" => Some(match parse(&args[1..]) {
             Ok(probe) => {
                 let started = Instant::now();
+                let recorder = Recorder::start(&probe);
                 let watched = probe.watch.map(|w| (started + w, probe.clone()));
                 let outcome = run(probe).and_then(|line| match watched {
                     Some((until, probe)) => watch(&probe, until).map(|w| format!("{line}, {w}")),
                     None => Ok(line),
                 });
+                // A failing load balancer is reported at once; only a passing run waits for
+                // the listener (it ends with the watch) and records what it heard.
+                if outcome.is_ok() {
+                    if let Some(recorder) = recorder {
+                        recorder.finish();
+                    }
+                }
                 let (code, line) = match outcome {
                     Ok(line) => (0, format!("vip_check: ok: {line}\n")),
                     Err(line) => (1, format!("vip_check: FAIL: {line}\n")),
@@ -127,6 +144,48 @@ pub fn cli(args: &[OsString]) -> Option<CliExit> {
     }
 }
 
+/// `--vrrp-record`: a listener on the VIPs' segment for as long as the probe runs (its watch,
+/// else its time budget). Anything that keeps it from listening (no CAP_NET_RAW, no such
+/// segment) only means no record: the probe's answer is about the load balancer alone.
+struct Recorder {
+    path: PathBuf,
+    interface: String,
+    start: f64,
+    listener: std::thread::JoinHandle<Option<scan::Heard>>,
+}
+
+impl Recorder {
+    fn start(probe: &Probe) -> Option<Recorder> {
+        let path = probe.vrrp_record.clone()?;
+        let window = probe.watch.unwrap_or(probe.timeout).mul_f64(0.95);
+        let addrs = kubeha_runtime::net::host_addresses().ok()?;
+        let listen = scan::segment(None, &probe.vrrp_vips, &addrs, window).ok()?;
+        let interface = listen.interface.clone();
+        let listener = std::thread::Builder::new()
+            .name("vrrp-record".into())
+            .spawn(move || scan::listen(&listen).ok())
+            .ok()?;
+        Some(Recorder {
+            path,
+            interface,
+            start: record::now(),
+            listener,
+        })
+    }
+
+    fn finish(self) {
+        if let Ok(Some(heard)) = self.listener.join() {
+            let _ = record::update(
+                &self.path,
+                &self.interface,
+                self.start,
+                record::now(),
+                &heard,
+            );
+        }
+    }
+}
+
 /// Parses the arguments after `--probe`.
 pub fn parse(args: &[OsString]) -> Result<Probe, String> {
     let mut probe = Probe {
@@ -140,6 +199,8 @@ pub fn parse(args: &[OsString]) -> Result<Probe, String> {
         backends: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
         watch: None,
+        vrrp_record: None,
+        vrrp_vips: Vec::new(),
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -202,11 +263,30 @@ pub fn parse(args: &[OsString]) -> Result<Probe, String> {
             }
             "--timeout" => probe.timeout = seconds("--timeout", &value()?)?,
             "--watch" => probe.watch = Some(seconds("--watch", &value()?)?),
+            "--vrrp-record" => {
+                let path = value()?;
+                if !path.starts_with('/') {
+                    return Err(format!(
+                        "--vrrp-record needs an absolute path, got '{path}'"
+                    ));
+                }
+                probe.vrrp_record = Some(PathBuf::from(path));
+            }
+            "--vrrp-vip" => {
+                let text = value()?;
+                let addr = text.split('/').next().unwrap_or("");
+                probe.vrrp_vips.push(addr.parse().map_err(|_| {
+                    format!("--vrrp-vip must be an IP address (a /prefix is ignored), got '{text}'")
+                })?);
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
     }
     if probe.watch.is_some() && probe.processes.is_empty() && probe.pid_files.is_empty() {
         return Err("--watch needs --process or --pid-file (the processes it watches)".into());
+    }
+    if probe.vrrp_record.is_some() == probe.vrrp_vips.is_empty() {
+        return Err("--vrrp-record and --vrrp-vip go together".into());
     }
     if probe.tls && probe.port.is_none() {
         return Err("--tls needs --port".into());

@@ -11,8 +11,9 @@
 //! from socket2's safe API (a thin layer over the same system calls).
 
 use crate::vrrp::{self, Advert};
+use kubeha_runtime::net::{self, HostAddr};
 use kubeha_runtime::Failure;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read};
@@ -27,7 +28,7 @@ const REASONS_KEPT: usize = 5;
 const BUFFER: usize = 8192;
 
 /// One virtual router as heard: its latest advert and how many arrived.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Router {
     #[serde(flatten)]
     pub advert: Advert,
@@ -78,6 +79,17 @@ impl Heard {
         }
     }
 
+    /// What a probe recorded ([`crate::record`]), as if heard now.
+    pub fn from_routers(routers: Vec<Router>) -> Heard {
+        let mut heard = Heard::default();
+        for router in routers {
+            let advert = &router.advert;
+            let key = (advert.virtual_router_id, advert.source, advert.version);
+            heard.routers.insert(key, router);
+        }
+        heard
+    }
+
     /// The routers heard, by VRID, then source.
     pub fn routers(&self) -> Vec<Router> {
         self.routers.values().cloned().collect()
@@ -92,6 +104,39 @@ pub struct Listen {
     /// Also listen for IPv6 adverts, which may be addressed to the group or to any of these
     /// (this interface's IPv6 addresses); `None` when the interface has no IPv6 address.
     pub ipv6_destinations: Option<Vec<Ipv6Addr>>,
+}
+
+/// Where to listen for the VRRP adverts of `vips`: `interface`, or the one interface whose
+/// subnet holds one of them (else why not, as "no one interface here is in the subnet of ...").
+pub fn segment(
+    interface: Option<&str>,
+    vips: &[IpAddr],
+    addrs: &[HostAddr],
+    duration: Duration,
+) -> Result<Listen, String> {
+    let interface = match interface {
+        Some(name) => name.to_owned(),
+        None => vips
+            .iter()
+            .find_map(|v| match net::home_of(addrs, *v) {
+                net::Home::Interface(a) => Some(a.interface.clone()),
+                net::Home::Nowhere | net::Home::Ambiguous(_) => None,
+            })
+            .ok_or_else(|| format!("no one interface here is in the subnet of {}", list(vips)))?,
+    };
+    let ipv6: Vec<Ipv6Addr> = addrs
+        .iter()
+        .filter(|a| a.interface == interface)
+        .filter_map(|a| match a.addr {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    Ok(Listen {
+        interface,
+        duration,
+        ipv6_destinations: (!ipv6.is_empty()).then_some(ipv6),
+    })
 }
 
 /// Listens for `listen.duration` and returns what was heard. IPv4 and IPv6 are heard on

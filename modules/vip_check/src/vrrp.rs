@@ -23,7 +23,7 @@
 //! A version 2 message may carry a plain-text password in its authentication data: it is
 //! never read, kept or returned.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number of VRRP.
@@ -37,7 +37,7 @@ const ADVERTISEMENT: u8 = 1;
 const HEADER: usize = 8;
 
 /// One advertisement: who sent it, for which virtual router, with which addresses.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Advert {
     pub virtual_router_id: u8,
     /// VRRP version, 2 or 3.

@@ -592,3 +592,93 @@ fn install_probe_copies_this_binary_and_a_rerun_changes_nothing() {
         std::fs::read(common::BIN).unwrap()
     );
 }
+
+#[test]
+fn the_probe_records_what_it_hears_and_the_scan_reads_it_without_listening() {
+    if !is_root() {
+        return; // the probe's listener needs CAP_NET_RAW
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeha/vrrp.json");
+    let record = path.to_str().unwrap();
+    let scan = json!({"vips": ["127.0.0.1"],
+                      "vrrp_scan": {"seconds": 1.5, "virtual_router_id": 51, "record": record}});
+    // No record yet: the scan listens itself.
+    let start = Instant::now();
+    let r = module(&[], scan.clone());
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{}",
+        r.answer
+    );
+    assert!(r.answer.get("vrrp_scan_record").is_none(), "{}", r.answer);
+    // Three probe runs in a row, as keepalived runs them, listen for about 2.4 s in all; the
+    // first as keepalived may run its scripts: umask 177 and, where setpriv is there, no
+    // CAP_DAC_OVERRIDE (the directory it makes must still take the record).
+    let confined = if have("setpriv") {
+        "exec setpriv --bounding-set -dac_override,-dac_read_search sh -c 'umask 177; exec \"$0\" --probe \"$@\"' \"$0\" \"$@\""
+    } else {
+        "umask 177; exec \"$0\" --probe \"$@\""
+    };
+    let probe_args = [
+        "--port",
+        &port,
+        "--timeout",
+        "0.8",
+        "--vrrp-record",
+        record,
+        "--vrrp-vip",
+        "127.0.0.1/8",
+    ];
+    let first = std::process::Command::new("sh")
+        .args(["-c", confined, common::BIN])
+        .args(probe_args)
+        .status()
+        .unwrap();
+    assert!(first.success());
+    assert!(path.exists(), "the confined probe recorded nothing");
+    for _ in 0..2 {
+        let (code, line) = probe(&[], &probe_args);
+        assert_eq!(code, 0, "{line}");
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"interface\":\"lo\""), "{text}");
+    let start = Instant::now();
+    let r = module(&[], scan.clone());
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "{}",
+        r.answer
+    );
+    assert_eq!(r.code, 0, "{}", r.answer);
+    assert!(
+        r.answer["vrrp_scan_record"]["listened_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 1.5,
+        "{}",
+        r.answer
+    );
+    assert_eq!(r.answer["vrrp_routers"], json!([]));
+    // Stale once the probe stops: the scan listens itself again.
+    std::thread::sleep(Duration::from_millis(2100));
+    let start = Instant::now();
+    let r = module(&[], scan);
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500)
+            && r.answer.get("vrrp_scan_record").is_none()
+    );
+    // The two options go together; a failing probe still answers at once.
+    let (code, line) = probe(&[], &["--port", &port, "--vrrp-record", record]);
+    assert_eq!(
+        (
+            code,
+            line.contains("--vrrp-record and --vrrp-vip go together")
+        ),
+        (2, true),
+        "{line}"
+    );
+    drop(listener);
+}
