@@ -80,42 +80,51 @@ impl Which {
 
 pub fn plan(settings: &Settings, next_ca: NextCa) -> Result<Plan, Failure> {
     let mut plan = plan_one(settings, Which::Current, false)?;
-    let (next_cert_path, next_key_path) = Which::Next.files(settings);
     let leftover = promotion_leftover(settings)?;
     if leftover {
         plan.warn(format!(
             "{} holds the CA's own certificate and has no key beside it (a promotion of the next \
              CA stopped halfway): it is not a next CA",
-            next_cert_path.display()
+            Which::Next.files(settings).0.display()
         ));
     }
-    let next = match next_ca {
-        NextCa::Keep => None,
+    match next_ca {
+        NextCa::Keep => {
+            let next = match leftover {
+                true => None,
+                false => load_which(settings, Which::Next)?,
+            };
+            let pem = next
+                .map(|(cert, _)| pki::certificate_to_pem(&cert))
+                .transpose()?;
+            plan.set("next_ca_cert", pem.map_or(Value::Null, Value::String));
+            Ok(plan)
+        }
         NextCa::Present => {
             let next = plan_one(settings, Which::Next, leftover)?;
             plan.msg = next.msg.clone().or(plan.msg);
             plan.merge(next);
-            return Ok(plan);
+            Ok(plan)
         }
-        NextCa::Promote if leftover => {
+        NextCa::Promote => promote(settings, plan, leftover),
+    }
+}
+
+/// `next_ca: promote`: the next CA's key replaces the CA key and its certificate file goes (the
+/// CA file already holds its certificate); a leftover of a promotion that stopped halfway is
+/// removed.
+fn promote(settings: &Settings, mut plan: Plan, leftover: bool) -> Result<Plan, Failure> {
+    let (next_cert_path, next_key_path) = Which::Next.files(settings);
+    let next = match leftover {
+        true => {
             plan.merge(file::plan_absent(&next_cert_path)?);
             None
         }
-        NextCa::Promote => load_which(settings, Which::Next)?,
+        false => load_which(settings, Which::Next)?,
     };
+    plan.set("next_ca_cert", Value::Null);
     let Some((next_cert, _)) = next else {
-        let found = match (next_ca, leftover) {
-            (NextCa::Keep, false) => load_which(settings, Which::Next)?,
-            _ => None,
-        };
-        plan.set(
-            "next_ca_cert",
-            match found {
-                Some((cert, _)) => Value::String(pki::certificate_to_pem(&cert)?),
-                None => Value::Null,
-            },
-        );
-        if next_ca == NextCa::Promote && plan.actions.is_empty() {
+        if plan.actions.is_empty() {
             plan.msg = Some("there is no next CA to promote: the CA is in place".into());
         }
         return Ok(plan);
@@ -158,7 +167,6 @@ pub fn plan(settings: &Settings, next_ca: NextCa) -> Result<Plan, Failure> {
     plan.merge(file::plan_absent(&next_cert_path)?);
     plan.set("ca_cert", pki::certificate_to_pem(&next_cert)?);
     plan.set("ca", ca_summary(&next_cert, &settings.clock));
-    plan.set("next_ca_cert", Value::Null);
     Ok(plan)
 }
 
@@ -345,12 +353,6 @@ fn missing_file(which: Which, what: &str, path: &std::path::Path) -> String {
         which.what(),
         path.display()
     )
-}
-
-/// The CA on this host, for `sign`: its certificate and key, checked; `None` when there is no
-/// CA at all.
-pub fn load(settings: &Settings) -> Result<Option<(Certificate, PrivateKey)>, Failure> {
-    load_which(settings, Which::Current)
 }
 
 /// One of the CA host's CAs, checked; `None` when neither its certificate nor its key exists.
