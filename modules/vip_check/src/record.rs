@@ -16,8 +16,9 @@ pub const MAX_GAP: f64 = 1.0;
 /// A record whose last listen ended longer ago than this is stale (keepalived or the probe
 /// stopped, or the probe was given no record).
 pub const MAX_AGE: f64 = 2.0;
-/// Routers heard longer ago than this are dropped.
-pub const RETAIN: f64 = 30.0;
+/// Routers heard longer ago than this are dropped: the longest scan the module accepts, which
+/// reads the record back that far.
+pub const RETAIN: f64 = crate::scan::MAX_SECONDS;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -159,8 +160,8 @@ mod tests {
         // A gap restarts the coverage; a router heard long ago is dropped.
         update(&path, "eth0", 110.0, 110.9, &Heard::default()).unwrap();
         assert!(usable(&path, "eth0", 3.0, 111.0).is_none());
-        update(&path, "eth0", 140.0, 140.9, &Heard::default()).unwrap();
+        update(&path, "eth0", 170.0, 170.9, &Heard::default()).unwrap();
         let record = read(&path).unwrap();
-        assert!(record.routers.is_empty() && record.since == 140.0);
+        assert!(record.routers.is_empty() && record.since == 170.0);
     }
 }
