@@ -325,6 +325,79 @@ pub fn plan_absent(dest: &Path) -> Result<Plan, Failure> {
     }
 }
 
+/// Plans a directory with exactly this mode, owner and group, as `ansible.builtin.file` with
+/// `state: directory` does: created when missing (missing ancestors 0755), its attributes fixed
+/// when they differ. A path that exists and is not a directory fails.
+pub fn plan_dir(dir: &Path, mode: u32, owner: &str, group: &str) -> Result<Plan, Failure> {
+    let uid = lookup_user(owner)?;
+    let gid = lookup_group(group)?;
+    let mut plan = Plan::new();
+    let header = format!("{} (directory)", dir.display());
+    let wanted = attrs_text(Some(mode), Some(uid), Some(gid));
+    match fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Failure::new(format!(
+            "{}: exists and is not a directory",
+            dir.display()
+        ))),
+        Ok(meta) => {
+            let (cur_mode, cur_uid, cur_gid) = (meta.mode() & 0o7777, meta.uid(), meta.gid());
+            if (cur_mode, cur_uid, cur_gid) != (mode, uid, gid) {
+                plan.diff(Diff {
+                    before: attrs_text(Some(cur_mode), Some(cur_uid), Some(cur_gid)),
+                    after: wanted,
+                    before_header: header.clone(),
+                    after_header: header,
+                });
+                plan.act(MakeDir {
+                    dir: dir.to_path_buf(),
+                    mode,
+                    uid: Some(uid).filter(|u| *u != cur_uid),
+                    gid: Some(gid).filter(|g| *g != cur_gid),
+                });
+            }
+            Ok(plan)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            plan.diff(Diff {
+                before: String::new(),
+                after: wanted,
+                before_header: "(absent)".into(),
+                after_header: header,
+            });
+            plan.act(MakeDir {
+                dir: dir.to_path_buf(),
+                mode,
+                uid: Some(uid),
+                gid: Some(gid),
+            });
+            Ok(plan)
+        }
+        Err(e) => Err(Failure::io("reading", dir, e)),
+    }
+}
+
+/// Creates a directory if it is missing, then sets its owner and mode.
+#[derive(Debug)]
+struct MakeDir {
+    dir: PathBuf,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+impl Action for MakeDir {
+    fn describe(&self) -> String {
+        format!("make directory {}", self.dir.display())
+    }
+
+    fn apply(&self, _result: &mut Map<String, Value>) -> Result<(), Failure> {
+        create_dir_with(&self.dir, self.mode)?;
+        let dir = fs::File::open(&self.dir).map_err(|e| Failure::io("opening", &self.dir, e))?;
+        set_attributes(&dir, &self.dir, self.mode, self.uid, self.gid)?;
+        sync_dir(parent_dir(&self.dir))
+    }
+}
+
 /// Writes `content` to `dest` atomically (see the module docs).
 #[derive(Debug)]
 pub struct WriteFile {
@@ -753,6 +826,38 @@ mod tests {
             a.apply(&mut result).unwrap();
         }
         result
+    }
+
+    #[test]
+    fn a_directory_is_made_then_its_attributes_are_fixed_then_nothing_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let me = nix::unistd::Uid::current().as_raw().to_string();
+        let my_group = nix::unistd::Gid::current().as_raw().to_string();
+        let plan = plan_dir(&dir, 0o750, &me, &my_group).unwrap();
+        assert_eq!(plan.diffs[0].before_header, "(absent)");
+        run(plan);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o750);
+        assert_eq!(
+            fs::metadata(dir.parent().unwrap()).unwrap().mode() & 0o7777,
+            0o755
+        );
+        assert!(!plan_dir(&dir, 0o750, &me, &my_group).unwrap().changed());
+
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let plan = plan_dir(&dir, 0o750, &me, &my_group).unwrap();
+        assert!(
+            plan.diffs[0].before.contains("mode: 0777"),
+            "{:?}",
+            plan.diffs
+        );
+        run(plan);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o750);
+
+        let file = tmp.path().join("f");
+        fs::write(&file, "x").unwrap();
+        let err = plan_dir(&file, 0o755, &me, &my_group).unwrap_err();
+        assert!(err.msg.contains("not a directory"), "{}", err.msg);
     }
 
     #[test]

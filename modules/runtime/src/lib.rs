@@ -19,6 +19,7 @@ pub mod file;
 mod localtime;
 pub mod mode;
 pub mod net;
+pub mod order;
 pub mod plan;
 pub mod secrets;
 pub mod spec;
@@ -147,12 +148,12 @@ pub fn run<M: Module>() -> ! {
 /// [`run`] is this plus reading the input and printing the answer.
 pub fn execute<M: Module>(input: Result<String, Failure>) -> Value {
     let mut answer = wire::Answer::default();
-    let outcome = input
-        .and_then(|text| wire::parse_args(&text))
-        .and_then(|(meta, options)| {
-            answer.meta = meta;
-            run_parsed::<M>(&mut answer, options)
-        });
+    let outcome = input.and_then(|text| {
+        let (meta, options) = wire::parse_args(&text)?;
+        answer.meta = meta;
+        let orders = order::key_orders(&text, &ordered_options::<M>());
+        run_parsed::<M>(&mut answer, options, &orders)
+    });
     if let Err(failure) = outcome {
         answer.fail(failure);
     }
@@ -162,6 +163,7 @@ pub fn execute<M: Module>(input: Result<String, Failure>) -> Value {
 fn run_parsed<M: Module>(
     answer: &mut wire::Answer,
     options: Map<String, Value>,
+    orders: &order::KeyOrders,
 ) -> Result<(), Failure> {
     let ignore_unknown = answer.meta.ignore_unknown_opts;
     let all = spec_of::<M>();
@@ -178,7 +180,7 @@ fn run_parsed<M: Module>(
     answer.set_secrets(secrets::Secrets::new(secret_values));
     answer.invocation = Some(spec::censor(&all, &params));
 
-    let typed = typed::<M>(params)?;
+    let typed = typed::<M>(params, orders)?;
     if !answer.meta.check_mode {
         let fields = M::prepare(&typed)?;
         answer.fields.extend(fields);
@@ -194,9 +196,28 @@ pub fn spec_of<M: Module>() -> Vec<Opt> {
     all
 }
 
-/// Normalised options → `M::Params`, the options of each group under the group's name.
-pub(crate) fn typed<M: Module>(mut options: Map<String, Value>) -> Result<M::Params, Failure> {
+/// The options of `M` whose dict keys keep the task's order ([`Opt::keep_order`]).
+pub(crate) fn ordered_options<M: Module>() -> Vec<&'static str> {
+    spec_of::<M>()
+        .iter()
+        .filter(|opt| opt.keep_order)
+        .map(|opt| opt.name)
+        .collect()
+}
+
+/// Normalised options → `M::Params`, the options of each group under the group's name, and each
+/// [`Opt::keep_order`] dict as `(key, value)` pairs in the order `orders` gives.
+pub(crate) fn typed<M: Module>(
+    mut options: Map<String, Value>,
+    orders: &order::KeyOrders,
+) -> Result<M::Params, Failure> {
     for opt in spec_of::<M>() {
+        if opt.keep_order {
+            if let Some(Value::Object(map)) = options.remove(opt.name) {
+                let pairs = order::pairs(map, orders.get(opt.name));
+                options.insert(opt.name.to_owned(), pairs);
+            }
+        }
         let Some(group) = opt.group else { continue };
         let value = options.remove(opt.name).unwrap_or(Value::Null);
         let nested = options

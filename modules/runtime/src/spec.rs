@@ -79,6 +79,9 @@ pub struct Opt {
     /// Options declared once for several modules come in groups: a module's `Params` has each
     /// group as one field of this name, holding the group's options (see `file::FileOptions`).
     pub group: Option<&'static str>,
+    /// For dicts: `Params` gets the dict as a list of `(key, value)` pairs in the order the task
+    /// wrote its keys (see `crate::order`).
+    pub keep_order: bool,
 }
 
 impl Opt {
@@ -93,6 +96,7 @@ impl Opt {
             no_log: false,
             suboptions: &[],
             group: None,
+            keep_order: false,
         }
     }
     pub const fn str(name: &'static str) -> Opt {
@@ -136,6 +140,14 @@ impl Opt {
     }
     pub const fn suboptions(self, suboptions: &'static [Opt]) -> Opt {
         Opt { suboptions, ..self }
+    }
+    /// A dict whose keys keep the order the task wrote them in (see `crate::order`): the
+    /// module's `Params` gets it as a list of `(key, value)` pairs.
+    pub const fn keep_order(self) -> Opt {
+        Opt {
+            keep_order: true,
+            ..self
+        }
     }
     pub const fn in_group(self, group: &'static str) -> Opt {
         Opt {

@@ -166,6 +166,9 @@ fn compare_options(spec: &[Opt], docs: &Value, path: &str, problems: &mut Vec<St
                 opt.choices
             ));
         }
+        if opt.keep_order && opt.kind != Kind::Dict {
+            problems.push(format!("{here}: keep_order is for dicts only"));
+        }
         let doc_no_log = doc["no_log"].as_bool().unwrap_or(false);
         if doc_no_log != opt.no_log {
             problems.push(format!(
@@ -246,7 +249,21 @@ pub fn params<M: Module>(options: Value) -> Result<M::Params, crate::Failure> {
         return Err(crate::Failure::new("options must be a JSON object"));
     };
     let (normalized, _) = crate::spec::normalize(&crate::spec_of::<M>(), map, M::NAME, false)?;
-    crate::typed::<M>(normalized)
+    crate::typed::<M>(normalized, &crate::order::KeyOrders::new())
+}
+
+/// Like [`params`], from the arguments' JSON text as Ansible sends it, so that the dicts of
+/// options declared [`keep_order`](crate::Opt::keep_order) keep the order the text gives them
+/// ([`params`] sorts them, as a `Value` holds them).
+pub fn params_text<M: Module>(text: &str) -> Result<M::Params, crate::Failure> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| crate::Failure::new(format!("the arguments are not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(crate::Failure::new("options must be a JSON object"));
+    };
+    let (normalized, _) = crate::spec::normalize(&crate::spec_of::<M>(), map, M::NAME, false)?;
+    let orders = crate::order::key_orders(text, &crate::ordered_options::<M>());
+    crate::typed::<M>(normalized, &orders)
 }
 
 /// The SHA-1 of `bytes` in hex, as `ansible.builtin.stat` reports it (computed here, not by the
