@@ -220,7 +220,42 @@ STATIC_POD = FileModule(
     ],
 )
 
-MODULES = {m.name: m for m in (HAPROXY, NGINX, KEEPALIVED, STATIC_POD)}
+# A proxy with a password in its URL: the one kind of secret an etcd service's environment holds.
+ETCD_PROXY = "http://etcd:Pr0xy-Pa55-never-shown@proxy.example.com:3128"
+ETCD_SETTINGS = {"ETCD_NAME": "etcd1", "ETCD_DATA_DIR": "/var/lib/etcd", "ETCD_INITIAL_CLUSTER_STATE": "new"}
+
+ETCD = FileModule(
+    name="etcd_config",
+    host=Localhost,
+    dest="etc/default/etcd",
+    args=lambda dest: {
+        "dest": str(dest), "settings": ETCD_SETTINGS, "secret_settings": {"HTTPS_PROXY": "{{ etcd_proxy }}"},
+    },
+    vars={"etcd_proxy": ETCD_PROXY},
+    dir_mode=0o755,
+    reports={
+        "changed_settings": ["ETCD_DATA_DIR", "ETCD_INITIAL_CLUSTER_STATE", "ETCD_NAME", "HTTPS_PROXY"],
+        "restart_needed": True,
+    },
+    content=["\nETCD_NAME=etcd1\nETCD_DATA_DIR=/var/lib/etcd\nETCD_INITIAL_CLUSTER_STATE=new\n", f"HTTPS_PROXY={ETCD_PROXY}\n"],
+    change={"settings": {**ETCD_SETTINGS, "ETCD_DATA_DIR": "/srv/etcd"}},
+    diff=("-ETCD_DATA_DIR=/var/lib/etcd", ["+ETCD_DATA_DIR=/srv/etcd"]),
+    adhoc=(
+        "dest={dest} settings='ETCD_NAME=etcd1 ETCD_DATA_DIR=/d' restart_ignore=ETCD_INITIAL_,ETCD_D backup=yes",
+        ["\nETCD_NAME=etcd1\nETCD_DATA_DIR=/d\n"],
+    ),
+    bad=[
+        ({"settings": {"etcd_name": "x"}}, "option 'settings': 'etcd_name' is not a setting name"),
+        ({"settings": {"ETCD_NAME": "a\nETCD_DATA_DIR=/tmp"}}, "option 'settings': the value of ETCD_NAME must be one line"),
+        ({"settings": {"ETCD_NAME": 1.5}}, "the value of ETCD_NAME must be a string, an integer or a boolean, got number 1.5"),
+        ({"settings": "ETCD_NAME"}, "option 'settings' (in etcd_config module) expects a dictionary"),
+        ({"restart_ignore": ["initial"]}, "option 'restart_ignore' must list setting name prefixes such as ETCD_INITIAL_"),
+        ({"secret_settings": {"ETCD_NAME": "x"}}, "option 'secret_settings': ETCD_NAME is in 'settings' too"),
+    ],
+    secret=ETCD_PROXY,
+)
+
+MODULES = {m.name: m for m in (HAPROXY, NGINX, KEEPALIVED, STATIC_POD, ETCD)}
 
 
 def on_host(name, tmp_path):

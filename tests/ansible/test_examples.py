@@ -19,6 +19,9 @@ What "as-is" means here:
   written for an inventory resolve.
 - Modules that probe addresses (vip_check) run only when every address they get is loopback:
   nothing leaves the machine.
+- Modules that manage the machine's own services (services) run against a fake host
+  (FAKE_HOSTS: a task `environment` that points the module at fakes in the test's directory),
+  never against this machine's init system.
 - Where an example needs what localhost cannot have (a bound VIP, a listening apiserver, the
   registered result of an earlier step of a flow), OVERRIDES says so for that one task, with the
   reason: `vars` (e.g. an earlier step's result), `options` (documented options only), or
@@ -38,6 +41,7 @@ import pytest
 import yaml
 
 from kubeha_test import LIBRARY, REPO
+from services_fakes import example_host
 
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.yml"))
 KUBESPRAY_DEFAULTS = REPO / "roles" / "kubespray-defaults" / "defaults" / "main"
@@ -130,6 +134,9 @@ kube_node
 # Modules that send packets to the addresses they are given: every address in their examples must
 # be a loopback one here (via EXAMPLE_VARS or an override), or the test refuses to run them.
 NETWORK_PROBES = {"vip_check"}
+# Modules that manage this machine's services: module -> a function of the test's directory that
+# builds a fake host there and returns the task environment pointing the module at it.
+FAKE_HOSTS = {"services": example_host}
 IP_LITERAL = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\b", re.I)
 
 KEPT_KEYWORDS = {
@@ -199,7 +206,7 @@ def example_vars(module: str, task: dict) -> dict:
     return values
 
 
-def runnable(module: str, task: dict) -> dict:
+def runnable(module: str, task: dict, workdir: Path | None = None) -> dict:
     key = module_of(task)
     if "interface" in override(module, task).get("options", {}) and VRRP_INTERFACE is None:
         pytest.skip("this machine has no non-loopback interface for keepalived's VRRP")
@@ -210,6 +217,10 @@ def runnable(module: str, task: dict) -> dict:
         documented = sidecar(called)["DOCUMENTATION"]["options"]
         assert set(options) <= set(documented), f"override names options {module} lacks"
         run[key] = {**(run[key] or {}), **options}
+    fake_host = FAKE_HOSTS.get(re.sub(r"^(ansible\.legacy\.|kubeha\.ha\.)", "", key))
+    if fake_host is not None:
+        assert workdir is not None, f"{key} runs only against a fake host"
+        run["environment"] = {**run.get("environment", {}), **fake_host(workdir)}
     return run
 
 
@@ -223,11 +234,11 @@ def run_example(localhost, module: str, task: dict, earlier: list = ()):
     vars_file.write_text(yaml.safe_dump(values))
     inventory = localhost.workdir / "inventory.ini"
     inventory.write_text(INVENTORY)
-    steps = [runnable(module, step) for step in earlier]
+    steps = [runnable(module, step, localhost.workdir) for step in earlier]
     for step, source in zip(steps, earlier):
         if override(module, source).get("fails_here"):
             step["ignore_errors"] = True  # its own test holds it to its pattern
-    tasks = yaml.safe_dump([*steps, runnable(module, task)], sort_keys=False)
+    tasks = yaml.safe_dump([*steps, runnable(module, task, localhost.workdir)], sort_keys=False)
     indented = "".join(f"    {line}\n" for line in tasks.splitlines())
     # A second -i adds kubespray's groups to the fixture's `localhost,` (the last -c local holds).
     return localhost.playbook(indented, "--check", "--diff", "-e", f"@{vars_file}", "-i", str(inventory))
