@@ -591,6 +591,20 @@ fn install_probe_copies_this_binary_and_a_rerun_changes_nothing() {
         std::fs::read(&dest).unwrap(),
         std::fs::read(common::BIN).unwrap()
     );
+    // Its directory is made root's 0755 again when someone opened it up.
+    let probe_dir = dest.parent().unwrap();
+    assert_eq!(
+        std::fs::metadata(probe_dir).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    std::fs::set_permissions(probe_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let fixed = module(&[], task.clone()).ok();
+    assert!(fixed.changed(), "{}", fixed.stdout);
+    assert_eq!(
+        std::fs::metadata(probe_dir).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    assert!(!module(&[], task).ok().changed());
 }
 
 #[test]
