@@ -23,8 +23,15 @@ round by round (so both see the same machine load) and reports medians and the m
 5. cluster.yml wall time on 3 hosts against 9 hosts.
 6. Steady-state cluster.yml on the 6-host lab (a rerun with nothing to change), and the same
    rerun without the router id check.
+7. The etcd certificate step on the three etcd members, ours against kubespray's own
+   gen_certs_script.yml path (v2.24.1 and v2.31.0 trees), first run and rerun
+   (bench/cert_step.py says how).
 
-Usage: bench/lab_bench.py [--tasks N] [--rounds R] [--only NAME,...] [--keep] [--out FILE]
+Usage: bench/lab_bench.py [--tasks N] [--rounds R] [--only NAME,...] [--keep | --reuse] [--out FILE]
+
+--reuse runs on a lab that is already up (one shared with someone else, say): it neither brings
+the lab up nor takes it down, and leaves library/ as it is (no `make build`: another run may be
+using it); the parts that take the lab down (scaling) are refused.
 """
 
 import argparse
@@ -39,6 +46,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+import cert_step
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "tests" / "lab" / "lab"
@@ -61,12 +70,16 @@ def lab(*args, inventory=INVENTORY, **kwargs):
     return sh([LAB, *args], env=env, **kwargs)
 
 
-def playbook(path, *extra, inventory=INVENTORY, fastpath=True):
-    """Wall seconds of one ansible-playbook run in `ctl` (fails the benchmark if the play fails)."""
-    env_args = ["env", f"KUBEHA_FASTPATH={1 if fastpath else 0}"]
+def playbook(path, *extra, inventory=INVENTORY, fastpath=True, env=None, check=True):
+    """Wall seconds of one ansible-playbook run in `ctl` (fails the benchmark if the play fails;
+    with check=False, None when it fails); `env`: more environment variables for it."""
+    env_args = ["env", f"KUBEHA_FASTPATH={1 if fastpath else 0}", *(f"{k}={v}" for k, v in (env or {}).items())]
     start = time.monotonic()
-    lab("ctl", *env_args, "ansible-playbook", "-i", Path(inventory).relative_to(REPO), path, *extra,
-        inventory=inventory)
+    proc = lab("ctl", *env_args, "ansible-playbook", "-i", Path(inventory).relative_to(REPO), path, *extra,
+               inventory=inventory, check=check)
+    if proc.returncode != 0:
+        print(f"{path} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-1000:]}", flush=True)
+        return None
     return time.monotonic() - start
 
 
@@ -320,6 +333,12 @@ def bench_steady(args, tmp, results):
     results["steady"]["runs"] = {side: [round(r, 2) for r in runs] for side, runs in sides.items()}
 
 
+# --- 7. the etcd certificate step against kubespray's ------------------------------------------
+
+def bench_certs(args, tmp, results):
+    cert_step.bench_certs(args, tmp, results, lab=lab, playbook=playbook, work=WORK, inventory=INVENTORY)
+
+
 # --- 5. 3 hosts against 9 -----------------------------------------------------------------------
 
 def bench_scaling(args, tmp, results):
@@ -348,24 +367,33 @@ def main():
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--exec-runs", type=int, default=200)
-    parser.add_argument("--only", default="per_task,role,exec,steady,scaling")
+    parser.add_argument("--only", default="per_task,role,exec,steady,certs,scaling")
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the lab that is up as it is, and library/ as it is; leave both")
     parser.add_argument("--out", default=str(BENCH / "results" / "lab.json"))
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("the lab needs root")
-    sh(["make", "-C", REPO, "build"])
     only = args.only.split(",")
+    if args.reuse:
+        if "scaling" in only:
+            sys.exit("--reuse: the scaling part takes the lab down and brings up others; leave it out (--only)")
+        if lab("status", check=False).returncode != 0:
+            sys.exit("--reuse: the lab is not up (tests/lab/lab status)")
+    else:
+        sh(["make", "-C", REPO, "build"])
     results = {"machine": machine_notes()}
-    lab("up", timeout=1800)
+    if not args.reuse:
+        lab("up", timeout=1800)
     with tempfile.TemporaryDirectory(dir=REPO / "bench") as tmp:
         for name, fn in (("per_task", bench_per_task), ("role", bench_role), ("exec", bench_exec),
-                         ("steady", bench_steady), ("scaling", bench_scaling)):
+                         ("steady", bench_steady), ("certs", bench_certs), ("scaling", bench_scaling)):
             if name in only:
                 start = time.monotonic()
                 fn(args, tmp, results)
                 print(f"{name}: {json.dumps(results.get(name))} ({time.monotonic() - start:.0f} s)", flush=True)
-    if not args.keep:
+    if not (args.keep or args.reuse):
         lab("down")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
