@@ -21,6 +21,7 @@ pub mod mode;
 pub mod net;
 pub mod order;
 pub mod plan;
+pub mod procs;
 pub mod secrets;
 pub mod spec;
 pub mod template;

@@ -8,6 +8,7 @@
 //! Only processes of the host's own mount namespace count (that of PID 1): a container's
 //! process can show the same executable path.
 
+use kubeha_runtime::procs;
 use std::path::{Path, PathBuf};
 
 /// PIDs of live processes (not zombies) running `executable`, this process excepted.
@@ -25,24 +26,8 @@ fn running_in(proc_root: &Path, executable: &Path) -> Vec<u32> {
     let host_mounts = std::fs::read_link(proc_root.join("1/ns/mnt"))
         .or_else(|_| std::fs::read_link(proc_root.join("self/ns/mnt")))
         .ok();
-    let Ok(entries) = std::fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
-    let me = std::process::id();
     let mut pids = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let dir = entry.path();
-        // Processes come and go while we look: a read failing just means "not this one".
+    for (pid, dir) in procs::others(proc_root).unwrap_or_default() {
         let Ok(exe) = std::fs::read_link(dir.join("exe")) else {
             continue;
         };
@@ -55,22 +40,11 @@ fn running_in(proc_root: &Path, executable: &Path) -> Vec<u32> {
         if host_mounts.is_some() && mounts != host_mounts {
             continue;
         }
-        if is_alive(&dir) {
+        if procs::is_alive(&dir) {
             pids.push(pid);
         }
     }
-    pids.sort_unstable();
     pids
-}
-
-/// Not a zombie (`Z`) or dead (`X`/`x`): the state field after the `(comm)` in `stat`.
-fn is_alive(dir: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-        return false;
-    };
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
 }
 
 #[cfg(test)]

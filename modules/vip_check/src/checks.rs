@@ -4,6 +4,7 @@
 //! Each returns a short reason on failure (it ends up in one line of a keepalived log or in a
 //! task's `msg`), and none of them waits past the deadline it is given.
 
+use kubeha_runtime::procs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -166,8 +167,8 @@ pub fn processes_named(name: &str) -> Result<Vec<u32>, String> {
 }
 
 fn processes_named_in(proc_root: &Path, name: &str) -> Result<Vec<u32>, String> {
-    let entries = std::fs::read_dir(proc_root)
-        .map_err(|e| format!("reading {}: {e}", proc_root.display()))?;
+    let others =
+        procs::others(proc_root).map_err(|e| format!("reading {}: {e}", proc_root.display()))?;
     let comm_name: String = name
         .chars()
         .scan(0, |len, c| {
@@ -175,20 +176,8 @@ fn processes_named_in(proc_root: &Path, name: &str) -> Result<Vec<u32>, String> 
             (*len <= 15).then_some(c)
         })
         .collect();
-    let me = std::process::id();
     let mut pids = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let dir = entry.path();
+    for (pid, dir) in others {
         // Processes may exit while we look: every read failing just means "not this one".
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         let by_comm = comm.trim_end_matches('\n') == comm_name;
@@ -200,11 +189,10 @@ fn processes_named_in(proc_root: &Path, name: &str) -> Result<Vec<u32>, String> 
                         .map(|f| f.to_string_lossy().trim_end_matches(" (deleted)") == name)
                 })
                 .unwrap_or(false);
-        if (by_comm || by_exe) && is_alive(&dir) {
+        if (by_comm || by_exe) && procs::is_alive(&dir) {
             pids.push(pid);
         }
     }
-    pids.sort_unstable();
     Ok(pids)
 }
 
@@ -233,7 +221,7 @@ fn pid_file_alive_in(proc_root: &Path, pid_file: &Path) -> Result<u32, String> {
     }
     pids.iter()
         .copied()
-        .find(|pid| is_alive(&proc_root.join(pid.to_string())))
+        .find(|pid| procs::is_alive(&proc_root.join(pid.to_string())))
         .ok_or_else(|| {
             let listed: Vec<String> = pids.iter().map(u32::to_string).collect();
             format!(
@@ -246,17 +234,7 @@ fn pid_file_alive_in(proc_root: &Path, pid_file: &Path) -> Result<u32, String> {
 
 /// The process `pid` (in this PID namespace) is alive: not gone, not a zombie.
 pub fn pid_alive(pid: u32) -> bool {
-    is_alive(&Path::new("/proc").join(pid.to_string()))
-}
-
-/// Not a zombie (`Z`) or dead (`X`/`x`): the state field after the `(comm)` in `stat`.
-fn is_alive(dir: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-        return false;
-    };
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
+    procs::is_alive(&Path::new("/proc").join(pid.to_string()))
 }
 
 #[cfg(test)]
