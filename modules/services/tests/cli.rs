@@ -546,7 +546,10 @@ fn sysvinit_a_status_of_1_is_a_stopped_service_as_lsb_says() {
     let args = task(json!({"name": ["etcd"], "state": "started"}));
     let r = host.run(&args).ok();
     assert!(r.changed(), "{}", r.stdout);
-    assert_eq!(r.answer["services"]["etcd"]["before"]["running"], json!(false));
+    assert_eq!(
+        r.answer["services"]["etcd"]["before"]["running"],
+        json!(false)
+    );
     assert_eq!(r.answer["services"]["etcd"]["running"], json!(true));
     assert!(!host.run(&args).ok().changed());
 }
