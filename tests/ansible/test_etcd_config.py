@@ -14,6 +14,9 @@ import json
 import subprocess
 
 import pytest
+import yaml
+
+from kubeha_test import REPO
 
 ETCD_VARS = {
     "etcd_data_dir": "/var/lib/etcd",
@@ -50,30 +53,14 @@ ETCD_PEER_CERT_FILE={{ etcd_cert_dir }}/member-{{ etcd_node_name }}.pem
 ETCD_PEER_KEY_FILE={{ etcd_cert_dir }}/member-{{ etcd_node_name }}-key.pem
 """
 
-# What the role gets instead, as the report hands it over: the settings in roles/etcd/vars/main.yml
-# (one place for tasks/main.yml and join-member.yml, whose task vars set the ETCD_INITIAL_* ones
-# of a joining member), and the task. Here the vars are the task's and dest is the test's; the
-# role's task also has `owner: root` and `group: root`.
-ROLE_VARS = """\
-etcd_env_settings:
-  ETCD_NAME: "{{ etcd_member_name | default(inventory_hostname) }}"
-  ETCD_DATA_DIR: "{{ etcd_data_dir }}"
-  ETCD_LISTEN_CLIENT_URLS: "https://{{ etcd_address }}:{{ etcd_client_port }},https://127.0.0.1:{{ etcd_client_port }}"
-  ETCD_ADVERTISE_CLIENT_URLS: "https://{{ etcd_address }}:{{ etcd_client_port }}"
-  ETCD_LISTEN_PEER_URLS: "https://{{ etcd_address }}:{{ etcd_peer_port }}"
-  ETCD_INITIAL_ADVERTISE_PEER_URLS: "https://{{ etcd_address }}:{{ etcd_peer_port }}"
-  ETCD_INITIAL_CLUSTER: "{{ etcd_initial_cluster }}"
-  ETCD_INITIAL_CLUSTER_STATE: "{{ etcd_initial_cluster_state }}"
-  ETCD_INITIAL_CLUSTER_TOKEN: "{{ etcd_initial_cluster_token }}"
-  ETCD_CLIENT_CERT_AUTH: true
-  ETCD_TRUSTED_CA_FILE: "{{ etcd_cert_dir }}/ca.pem"
-  ETCD_CERT_FILE: "{{ etcd_cert_dir }}/member-{{ etcd_node_name }}.pem"
-  ETCD_KEY_FILE: "{{ etcd_cert_dir }}/member-{{ etcd_node_name }}-key.pem"
-  ETCD_PEER_CLIENT_CERT_AUTH: true
-  ETCD_PEER_TRUSTED_CA_FILE: "{{ etcd_cert_dir }}/ca.pem"
-  ETCD_PEER_CERT_FILE: "{{ etcd_cert_dir }}/member-{{ etcd_node_name }}.pem"
-  ETCD_PEER_KEY_FILE: "{{ etcd_cert_dir }}/member-{{ etcd_node_name }}-key.pem"
-"""
+# What the role gets instead: the settings in roles/etcd/vars/main.yml, read from there (one
+# place for tasks/main.yml and join-member.yml, whose task vars set the ETCD_INITIAL_* ones of a
+# joining member), and the task. Here the vars are the task's and dest is the test's; the role's
+# task also has `owner: root` and `group: root`.
+ROLE_VARS = yaml.safe_dump(
+    {"etcd_env_settings": yaml.safe_load((REPO / "roles" / "etcd" / "vars" / "main.yml").read_text())["etcd_env_settings"]},
+    sort_keys=False, width=1000,
+)
 ROLE_TASK = """\
     - name: Etcd | Write the member's configuration
       etcd_config:
