@@ -61,13 +61,17 @@ bench-pki: build ## etcd_certs vs the openssl CLI, full PKI of 3 members; writes
 bench-scale: deps build ## the node LB on 10/50/100 workers of a 103-host lab vs kubespray's own task files (~15 min)
 	$(VENV)/bin/python bench/scale_bench.py
 
-bench: deps build ## every benchmark: bench-pki, the 6-host lab's (per task, role, exec, steady state, certs, 3 vs 9 hosts), bench-scale
+bench-failover: deps build ## host-death failover and a soak under CPU load per VRRP advert interval (~30 min)
+	bench/failover_bench.py
+
+bench: deps build ## every benchmark: bench-pki, the 6-host lab's (per task, role, exec, steady state, certs, 3 vs 9 hosts), bench-scale, bench-failover
 	bench/etcd_pki.py
 	bench/lab_bench.py
 	$(VENV)/bin/python bench/scale_bench.py
+	bench/failover_bench.py
 
 clean: ## remove build output (not the lab cache)
 	cargo clean
 	rm -rf library
 
-.PHONY: help deps build collection test test-fast lint kubespray-dropin demo bench bench-pki bench-scale clean
+.PHONY: help deps build collection test test-fast lint kubespray-dropin demo bench bench-pki bench-scale bench-failover clean

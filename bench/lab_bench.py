@@ -354,6 +354,12 @@ def bench_scaling(args, tmp, results):
     results["scaling"] = {"cluster_yml_steady_s": times, "ratio": round(times["9 hosts"] / times["3 hosts"], 3)}
 
 
+def write_results(path, results):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {path}")
+
+
 def machine_notes():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
@@ -395,9 +401,7 @@ def main():
                 print(f"{name}: {json.dumps(results.get(name))} ({time.monotonic() - start:.0f} s)", flush=True)
     if not (args.keep or args.reuse):
         lab("down")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":
