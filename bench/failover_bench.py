@@ -140,27 +140,10 @@ def soak(seconds, per_cpu):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adverts", default="1.0,0.5,0.3,0.25,0.15,0.1")
-    parser.add_argument("--deaths", type=int, default=3)
-    parser.add_argument("--soak-seconds", type=int, default=120)
-    parser.add_argument("--soak-default", type=int, default=600)
-    parser.add_argument("--per-cpu", type=int, default=2)
-    parser.add_argument("--keep", action="store_true", help="leave the lab up")
-    parser.add_argument("--reuse", action="store_true", help="use the lab that is up, and library/ as it is")
-    parser.add_argument("--out", default=str(BENCH / "results" / "failover.json"))
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("the lab needs root")
-    if args.reuse:
-        if lab("status", check=False).returncode != 0:
-            sys.exit("--reuse: the lab is not up (tests/lab/lab status)")
-    else:
-        sh(["make", "-C", REPO, "build"])
-        lab("up", timeout=1800)
-        if playbook("cluster.yml") is None:
-            sys.exit("cluster.yml failed")
+def measure(args):
+    """The curve: for each advert interval, host deaths then a soak; the default deployed last."""
+    if not args.reuse and playbook("cluster.yml") is None:
+        sys.exit("cluster.yml failed")
     default = default_advert()
     results = {"machine": machine_notes(), "default_advert_int": default, "curve": []}
     for advert in (float(a) for a in args.adverts.split(",")):
@@ -180,8 +163,33 @@ def main():
         summary["false_failovers"] = point["soak"]["false_failovers"]
         print(f"{json.dumps(summary)} ({time.monotonic() - start:.0f} s)", flush=True)
     deploy(default)
-    if not (args.keep or args.reuse):
-        lab("down")
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adverts", default="1.0,0.5,0.3,0.25,0.15,0.1")
+    parser.add_argument("--deaths", type=int, default=3)
+    parser.add_argument("--soak-seconds", type=int, default=120)
+    parser.add_argument("--soak-default", type=int, default=600)
+    parser.add_argument("--per-cpu", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="leave the lab up")
+    parser.add_argument("--reuse", action="store_true", help="use the lab that is up, and library/ as it is")
+    parser.add_argument("--out", default=str(BENCH / "results" / "failover.json"))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the lab needs root")
+    if args.reuse:
+        if lab("status", check=False).returncode != 0:
+            sys.exit("--reuse: the lab is not up (tests/lab/lab status)")
+    else:
+        sh(["make", "-C", REPO, "build"])
+        lab("up", timeout=1800)
+    try:
+        results = measure(args)
+    finally:
+        if not (args.keep or args.reuse):
+            lab("down")
     write_results(args.out, results)
 
 
